@@ -1,0 +1,8 @@
+"""Errors a user can fix: the command line prints their message as one line and exits non-zero."""
+
+
+class UserInputError(ValueError):
+    """Bad input the user can fix (unknown name, impossible size, missing data).
+
+    The message must fit on one line and say what is wrong and what to do about it.
+    """
