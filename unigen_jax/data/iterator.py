@@ -1,0 +1,223 @@
+"""Deterministic batches: which examples a step sees is a pure function of (seed, step, sizes).
+
+The global stream of example indices is the concatenation of one permutation per epoch,
+
+    stream = perm(seed, 0) ++ perm(seed, 1) ++ ...,   perm(seed, e) = permutation of range(N)
+                                                      drawn by np.random.default_rng([seed, e]),
+
+and the global batch of step t is stream[t B : (t + 1) B] for global batch size B, crossing
+epoch boundaries where it must (so B may exceed N). Process p of P takes the contiguous slice
+[p B / P, (p + 1) B / P) of it. Hence a run resumed at step t sees exactly the batches an
+uninterrupted run sees, every example appears exactly once per epoch, and the process shards
+partition the global batch. This is the index-based sampling of grain and big_vision's
+deterministic input pipelines, without their dependencies.
+"""
+
+from __future__ import annotations
+
+import functools
+import queue
+import threading
+
+import numpy as np
+
+from unigen_jax.data.sources import Source
+from unigen_jax.errors import UserInputError
+
+_POLL_SECONDS = 0.05
+
+
+def _check_int(name: str, value, minimum: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int | np.integer):
+        raise UserInputError(f"{name} must be an integer, got {value!r}")
+    if value < minimum:
+        raise UserInputError(f"{name} must be at least {minimum}, got {value}")
+    return int(value)
+
+
+@functools.lru_cache(maxsize=8)
+def epoch_permutation(seed: int, epoch: int, num_examples: int) -> np.ndarray:
+    """The order of the examples in `epoch`: int64 [num_examples], a permutation (read-only)."""
+    order = np.random.default_rng([seed, epoch]).permutation(num_examples).astype(np.int64)
+    order.setflags(write=False)
+    return order
+
+
+def batch_indices(
+    *,
+    seed: int,
+    step: int,
+    global_batch_size: int,
+    num_examples: int,
+    process_index: int = 0,
+    process_count: int = 1,
+) -> np.ndarray:
+    """The example indices of this process's share of the global batch at `step`.
+
+    indices[j] = perm(seed, e)[q mod N] where q = t B + p B / P + j and e = q div N.
+
+    Args:
+      seed: non-negative integer; selects the per-epoch permutations.
+      step: non-negative step number t.
+      global_batch_size: B, the batch size summed over processes; a multiple of P.
+      num_examples: N > 0, the size of the dataset split.
+      process_index: p in [0, P).
+      process_count: P >= 1.
+
+    Returns:
+      int64 [B // P] indices into the dataset.
+
+    Raises:
+      UserInputError: a size or index out of range, or B not divisible by P.
+    """
+    seed = _check_int("seed", seed, 0)
+    step = _check_int("step", step, 0)
+    global_batch_size = _check_int("global batch size", global_batch_size, 1)
+    num_examples = _check_int("number of examples (the dataset is empty)", num_examples, 1)
+    process_count = _check_int("process count", process_count, 1)
+    process_index = _check_int("process index", process_index, 0)
+    if process_index >= process_count:
+        raise UserInputError(
+            f"process index {process_index} is out of range for {process_count} processes"
+        )
+    if global_batch_size % process_count:
+        raise UserInputError(
+            f"global batch size {global_batch_size} is not divisible by the {process_count} "
+            f"processes; choose a multiple of {process_count}"
+        )
+    per_process = global_batch_size // process_count
+    start = step * global_batch_size + process_index * per_process
+    epochs, offsets = np.divmod(np.arange(start, start + per_process, dtype=np.int64), num_examples)
+    indices = np.empty(per_process, np.int64)
+    for epoch in np.unique(epochs):
+        in_epoch = epochs == epoch
+        indices[in_epoch] = epoch_permutation(seed, int(epoch), num_examples)[offsets[in_epoch]]
+    return indices
+
+
+def _produce(source, batch_args: dict, step: int, batches: queue.Queue, stop: threading.Event):
+    """Worker loop: puts (step, batch or exception) for step, step + 1, ... until `stop` is set.
+
+    A plain function (not a method) so that the thread holds no reference to the iterator, which
+    can then be garbage collected and close the thread.
+    """
+    while not stop.is_set():
+        try:
+            item = (step, source.get(batch_indices(step=step, **batch_args)))
+        except BaseException as err:  # handed to the consumer, who re-raises it
+            item = (step, err)
+        while not stop.is_set():
+            try:
+                batches.put(item, timeout=_POLL_SECONDS)
+                break
+            except queue.Full:
+                continue
+        if isinstance(item[1], BaseException):
+            return
+        step += 1
+
+
+class BatchIterator:
+    """Iterates over this process's batches of steps start_step, start_step + 1, ...
+
+    Each batch is `source.get(batch_indices(seed=seed, step=step, ...))`. A daemon thread
+    prepares up to `prefetch` batches ahead so that host work overlaps training; `prefetch=0`
+    prepares each batch in `__next__`. Use as a context manager, or call `close()`.
+
+    Args:
+      source: a `Source`.
+      seed: selects the per-epoch permutations (see `batch_indices`).
+      global_batch_size: batch size summed over all processes.
+      start_step: the step of the first batch (the step to resume from).
+      process_index, process_count: this process and the number of processes; None means
+        `jax.process_index()` and `jax.process_count()`.
+      prefetch: number of batches prepared ahead (0: no thread).
+
+    Attributes:
+      step: the step of the batch the next `next()` returns.
+    """
+
+    def __init__(
+        self,
+        source: Source,
+        *,
+        seed: int,
+        global_batch_size: int,
+        start_step: int = 0,
+        process_index: int | None = None,
+        process_count: int | None = None,
+        prefetch: int = 2,
+    ):
+        if process_index is None or process_count is None:
+            import jax
+
+            process_index = jax.process_index() if process_index is None else process_index
+            process_count = jax.process_count() if process_count is None else process_count
+        self._batch_args = dict(
+            seed=seed,
+            global_batch_size=global_batch_size,
+            num_examples=len(source),
+            process_index=process_index,
+            process_count=process_count,
+        )
+        # Validate every argument now rather than in the worker thread.
+        batch_indices(step=start_step, **self._batch_args)
+        prefetch = _check_int("prefetch", prefetch, 0)
+        self.source = source
+        self.step = int(start_step)
+        self._closed = False
+        self._thread = None
+        if prefetch:
+            self._batches = queue.Queue(maxsize=prefetch)
+            self._stop = threading.Event()
+            self._thread = threading.Thread(
+                target=_produce,
+                args=(source, self._batch_args, self.step, self._batches, self._stop),
+                name="unigen_jax-batches",
+                daemon=True,
+            )
+            self._thread.start()
+
+    def __iter__(self):
+        return self
+
+    def __next__(self) -> dict[str, np.ndarray]:
+        if self._closed:
+            raise StopIteration
+        if self._thread is None:
+            batch = self.source.get(batch_indices(step=self.step, **self._batch_args))
+        else:
+            while True:
+                try:
+                    step, batch = self._batches.get(timeout=_POLL_SECONDS)
+                    break
+                except queue.Empty:
+                    if not self._thread.is_alive() and self._batches.empty():
+                        raise RuntimeError("the batch thread stopped unexpectedly") from None
+            assert step == self.step, (step, self.step)
+            if isinstance(batch, BaseException):
+                self.close()
+                raise batch
+        self.step += 1
+        return batch
+
+    def close(self) -> None:
+        """Stops and joins the prefetch thread; later `next()` calls raise StopIteration."""
+        if self._closed:
+            return
+        self._closed = True
+        if self._thread is not None:
+            self._stop.set()
+            self._thread.join()
+            while not self._batches.empty():
+                self._batches.get_nowait()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc_info):
+        self.close()
+
+    def __del__(self):
+        if getattr(self, "_thread", None) is not None:
+            self.close()

@@ -1,0 +1,41 @@
+"""Every dataset by name: `DATASETS` and `get_source`."""
+
+from __future__ import annotations
+
+from unigen_jax.data import mixtures, offline
+from unigen_jax.data.sources import Source
+from unigen_jax.data.tfds_source import TFDS_SPECS, TfdsSource
+from unigen_jax.errors import UserInputError
+
+OFFLINE = ("mnist5k", "digits")
+DATASETS: tuple[str, ...] = OFFLINE + mixtures.MIXTURES + tuple(TFDS_SPECS)
+
+
+def get_source(
+    name: str, split: str = "train", *, data_dir: str | None = None, seed: int = 0
+) -> Source:
+    """Returns the random-access source of one split of the dataset `name`.
+
+    Args:
+      name: one of `DATASETS`.
+      split: 'train' or 'test' for every dataset; some TFDS datasets also have 'validation'
+        (binarized_mnist, celeb_a) or 'extra' (svhn_cropped).
+      data_dir: TFDS data directory for the TFDS datasets (None: TFDS's default); the offline
+        and generated datasets ignore it.
+      seed: reserved for sources that are derived at random; every current dataset is fixed
+        (its split and contents never depend on a seed) and ignores it.
+
+    Raises:
+      UserInputError: unknown name or split, a missing optional package, or a TFDS dataset
+        that is not prepared in `data_dir`.
+    """
+    del seed  # No current source is random; the order of examples is the iterator's job.
+    if name == "mnist5k":
+        return offline.mnist5k(split)
+    if name == "digits":
+        return offline.digits(split)
+    if name in mixtures.MIXTURES:
+        return mixtures.mixture(name, split)
+    if name in TFDS_SPECS:
+        return TfdsSource(name, split, data_dir=data_dir)
+    raise UserInputError(f"unknown dataset {name!r}; choose one of: {', '.join(DATASETS)}")
