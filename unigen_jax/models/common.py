@@ -1,0 +1,83 @@
+"""Pieces the model families share: hyperparameter checks, network choice, data mapping."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import jax
+import jax.numpy as jnp
+import optax
+
+from unigen_jax import nets as networks
+from unigen_jax.errors import UserInputError
+
+ARCHITECTURES = ("auto", "dcgan", "mlp")
+
+
+def check_choice(field: str, value: str, choices: Sequence[str]) -> None:
+    """Raises a one-line UserInputError if `value` is not one of `choices`."""
+    if value not in choices:
+        raise UserInputError(f"unknown {field} {value!r}; choose one of: {', '.join(choices)}")
+
+
+def check_positive(field: str, value: float, *, allow_zero: bool = False) -> None:
+    """Raises a one-line UserInputError if `value` is not positive (or non-negative)."""
+    if value < 0 or (value == 0 and not allow_zero):
+        bound = ">= 0" if allow_zero else "> 0"
+        raise UserInputError(f"--{field} must be {bound}, got {value}")
+
+
+def resolve_architecture(architecture: str, data_kind: str) -> str:
+    """'auto' picks the DCGAN family for images and MLPs for vectors (2-D mixtures)."""
+    if architecture == "auto":
+        return "dcgan" if data_kind == "image" else "mlp"
+    if architecture == "dcgan" and data_kind != "image":
+        raise UserInputError("--architecture=dcgan needs image data; use mlp for vector data")
+    return architecture
+
+
+def to_data_space(generator_output: jax.Array, data_kind: str) -> jax.Array:
+    """Maps a generator's pre-activation output to data space.
+
+    Images live in [0, 1]: sigmoid (DCGAN's tanh on [-1, 1] data, rescaled:
+    tanh(a) = 2 sigmoid(2a) - 1). Vectors are unbounded: identity.
+    """
+    return jax.nn.sigmoid(generator_output) if data_kind == "image" else generator_output
+
+
+def adam(learning_rate: float, b1: float, b2: float) -> optax.GradientTransformation:
+    return optax.adam(learning_rate, b1=b1, b2=b2)
+
+
+def generator_net(architecture, output_shape, *, base_features, hidden_sizes, axis_name):
+    if architecture == "dcgan":
+        return networks.DCGANGenerator(
+            output_shape=tuple(output_shape), base_features=base_features, axis_name=axis_name
+        )
+    return networks.MLPGenerator(output_shape=tuple(output_shape), hidden=tuple(hidden_sizes))
+
+
+def discriminator_net(architecture, *, base_features, hidden_sizes, normalization, axis_name):
+    if architecture == "dcgan":
+        return networks.DCGANDiscriminator(
+            base_features=base_features, normalization=normalization, axis_name=axis_name
+        )
+    return networks.MLPDiscriminator(hidden=tuple(hidden_sizes))
+
+
+def encoder_net(architecture, latent_dim, *, base_features, hidden_sizes, axis_name):
+    if architecture == "dcgan":
+        return networks.DCGANEncoder(
+            latent_dim=latent_dim, base_features=base_features, axis_name=axis_name
+        )
+    return networks.MLPEncoder(latent_dim=latent_dim, hidden=tuple(hidden_sizes))
+
+
+def latent_input(latent_dim: int):
+    """init_args for a generator: a zero code per example of the example batch."""
+    return lambda batch: (jnp.zeros((batch["x"].shape[0], latent_dim), jnp.float32),)
+
+
+def data_input(batch):
+    """init_args for a network that reads data: the example batch's x."""
+    return (batch["x"],)

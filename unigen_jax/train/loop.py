@@ -1,0 +1,277 @@
+"""The training loop: data, compiled step, logging, samples, checkpoints, resume, SIGTERM.
+
+Workdir layout (the contract users rely on):
+  config.json                 the resolved configuration, with the device count
+  metrics.jsonl               one JSON object per logged step (the last step always logged)
+  samples/step_NNNNNN.png     sample grid (scatter plot for 2-D data)
+  samples/step_NNNNNN_reconstructions.png   models with an encoder: data row, reconstruction row
+  checkpoints/                orbax checkpoints; running again on the workdir resumes
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import signal
+import sys
+import time
+
+import jax
+import numpy as np
+
+from unigen_jax import data, models
+from unigen_jax.errors import UserInputError
+from unigen_jax.train import images
+from unigen_jax.train.checkpoint import Checkpointer
+from unigen_jax.train.networks import Networks
+from unigen_jax.train.state import create_train_state
+from unigen_jax.train.step import make_mesh, make_train_step, replicate, shard_batch
+
+NUM_SAMPLES = 64
+NUM_RECONSTRUCTIONS = 16
+# Settings that must not change between a run and its resumption.
+RESUME_KEYS = ("model", "dataset", "seed", "batch_size", "model_config")
+
+
+@dataclasses.dataclass(frozen=True)
+class RunConfig:
+    """How to train (the model's own hyperparameters live in its config dataclass)."""
+
+    model: str = "gan"
+    dataset: str = "mnist5k"
+    workdir: str = ""
+    steps: int = 3000
+    batch_size: int = 64
+    seed: int = 0
+    data_dir: str | None = None
+    num_devices: int | None = None
+    steps_per_call: int = 1
+    log_every: int = 100
+    sample_every: int = 500
+    checkpoint_every: int = 1000
+
+    def validate(self) -> None:
+        if not self.workdir:
+            raise UserInputError("--workdir is required: the folder for checkpoints and outputs")
+        for name in ("steps", "batch_size", "steps_per_call", "log_every", "sample_every",
+                     "checkpoint_every"):
+            if getattr(self, name) <= 0:
+                raise UserInputError(f"--{name} must be positive, got {getattr(self, name)}")
+        if self.num_devices is not None:
+            available = len(jax.devices())
+            if not 1 <= self.num_devices <= available:
+                raise UserInputError(
+                    f"--num_devices={self.num_devices} but {available} device(s) are available"
+                )
+        if self.checkpoint_every % self.steps_per_call:
+            raise UserInputError(
+                f"--checkpoint_every={self.checkpoint_every} must be a multiple of "
+                f"--steps_per_call={self.steps_per_call}, so resumed runs repeat the same calls"
+            )
+
+
+def _jsonable(value):
+    if dataclasses.is_dataclass(value):
+        return {k: _jsonable(v) for k, v in dataclasses.asdict(value).items()}
+    if isinstance(value, (tuple, list)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _jsonable(v) for k, v in value.items()}
+    return value
+
+
+def _check_resumable(config_path: str, resolved: dict) -> None:
+    """A workdir holding another run's checkpoints must not be resumed with other settings."""
+    with open(config_path) as f:
+        previous = json.load(f)
+    for key in RESUME_KEYS:
+        if previous.get(key) != resolved.get(key):
+            raise UserInputError(
+                f"workdir {resolved['workdir']} holds a run with {key}={previous.get(key)}, not "
+                f"{resolved.get(key)}; resume with the same settings or choose a new --workdir"
+            )
+
+
+def _keep_metrics_up_to(path: str, step: int) -> None:
+    """Drops lines logged after the checkpoint we resume from (they will be logged again)."""
+    if not os.path.exists(path):
+        return
+    with open(path) as f:
+        lines = [line for line in f if line.strip() and json.loads(line)["step"] <= step]
+    with open(path, "w") as f:
+        f.writelines(lines)
+
+
+class _SigtermFlag:
+    """Turns SIGTERM into a flag the loop checks between steps (then saves and exits)."""
+
+    def __init__(self):
+        self.raised = False
+        self._previous = None
+
+    def __enter__(self):
+        def handler(signum, frame):
+            self.raised = True
+
+        self._previous = signal.signal(signal.SIGTERM, handler)
+        return self
+
+    def __exit__(self, *exc):
+        signal.signal(signal.SIGTERM, self._previous)
+
+
+def _format_seconds(seconds: float) -> str:
+    seconds = int(round(seconds))
+    hours, rest = divmod(seconds, 3600)
+    minutes, secs = divmod(rest, 60)
+    return f"{hours}h{minutes:02d}m{secs:02d}s" if hours else f"{minutes}m{secs:02d}s"
+
+
+class _Outputs:
+    """Writes the sample grids (and reconstructions) of a state into the workdir."""
+
+    def __init__(self, model, source, test_source, seed: int, workdir: str):
+        self._model, self._info, self._workdir = model, source.info, workdir
+        self._sample_key = jax.random.fold_in(jax.random.PRNGKey(seed), 0x5A3)
+        self._reference = source.get(np.arange(min(len(source), 2000)))["x"]
+        self._test_x = test_source.get(np.arange(NUM_RECONSTRUCTIONS))["x"]
+
+        def nets(state, batch_size):
+            return Networks(model.networks, state.params, state.batch_stats, train=False,
+                            key=self._sample_key, batch_size=batch_size)
+
+        self._sample = jax.jit(lambda s: model.sample_fn(nets(s, NUM_SAMPLES), NUM_SAMPLES))
+        self._reconstruct = None
+        if model.reconstruct_fn is not None:
+            self._reconstruct = jax.jit(
+                lambda s, x: model.reconstruct_fn(nets(s, x.shape[0]), x)
+            )
+
+    def write(self, state, step: int) -> str:
+        path = os.path.join(self._workdir, "samples", f"step_{step:06d}.png")
+        samples = np.asarray(jax.device_get(self._sample(state)))
+        if self._info.kind == "image":
+            images.save_image_grid(path, samples, columns=8)
+        else:
+            images.save_scatter(path, samples.reshape(len(samples), -1)[:, :2],
+                                self._reference.reshape(len(self._reference), -1)[:, :2])
+        if self._reconstruct is not None and self._info.kind == "image":
+            rec = np.asarray(jax.device_get(self._reconstruct(state, self._test_x)))
+            images.save_image_grid(path.replace(".png", "_reconstructions.png"),
+                                   np.concatenate([self._test_x, rec]),
+                                   columns=NUM_RECONSTRUCTIONS)
+        return path
+
+
+def train(run: RunConfig, model_config, *, log=print) -> dict:
+    """Trains (or resumes) a run; returns the last logged metrics.
+
+    Everything that can be wrong with the input is checked before the workdir is touched.
+    """
+    run.validate()
+    mesh = make_mesh(run.num_devices)
+    if run.batch_size % mesh.size:
+        raise UserInputError(
+            f"--batch_size={run.batch_size} is not divisible by the {mesh.size} devices; "
+            f"use a multiple of {mesh.size} or set --num_devices"
+        )
+    source = data.get_source(run.dataset, "train", data_dir=run.data_dir, seed=run.seed)
+    test_source = data.get_source(run.dataset, "test", data_dir=run.data_dir, seed=run.seed)
+    model = models.build_model(run.model, model_config, source.info)
+    resolved = {
+        **_jsonable(run),
+        "model_config": _jsonable(model.config),
+        "num_devices": mesh.size,
+        "platform": jax.devices()[0].platform,
+        "jax_version": jax.__version__,
+        "data": _jsonable(source.info),
+    }
+    config_path = os.path.join(run.workdir, "config.json")
+    checkpoint_dir = os.path.join(run.workdir, "checkpoints")
+    if os.path.exists(config_path):
+        _check_resumable(config_path, resolved)
+
+    # From here on the workdir is written.
+    os.makedirs(run.workdir, exist_ok=True)
+    example = source.get(np.arange(2))
+    state = create_train_state(model, example, run.seed)
+    checkpointer = Checkpointer(checkpoint_dir)
+    start = checkpointer.latest_step()
+    if start is not None:
+        state = checkpointer.restore(state)
+        log(f"resumed from {checkpoint_dir} at step {start}")
+    start = start or 0
+    state = replicate(state, mesh)
+    with open(config_path, "w") as f:
+        json.dump(resolved, f, indent=2, sort_keys=True)
+    metrics_path = os.path.join(run.workdir, "metrics.jsonl")
+    _keep_metrics_up_to(metrics_path, start)
+    outputs = _Outputs(model, source, test_source, run.seed, run.workdir)
+    if start >= run.steps:
+        log(f"already at step {start} >= --steps={run.steps}: nothing to do")
+        checkpointer.close()
+        return {"step": start}
+
+    fused = run.steps_per_call
+    step_fns = {1: make_train_step(model, mesh, steps_per_call=1)}
+    if fused > 1:
+        step_fns[fused] = make_train_step(model, mesh, steps_per_call=fused)
+    compiled = {}
+    last_metrics: dict = {}
+    step, interval_start, interval_steps = start, time.perf_counter(), 0
+    log(f"training {run.model} on {run.dataset} ({source.info.num_examples} examples) "
+        f"with {mesh.size} {resolved['platform']} device(s), batch {run.batch_size}, "
+        f"steps {start} -> {run.steps}")
+    with data.BatchIterator(source, seed=run.seed, global_batch_size=run.batch_size,
+                            start_step=start) as batches, _SigtermFlag() as sigterm:
+        while step < run.steps:
+            # Fuse `fused` steps per call, but never across a checkpoint or the last step, so
+            # an interrupted and resumed run makes exactly the same calls.
+            next_checkpoint = (step // run.checkpoint_every + 1) * run.checkpoint_every
+            k = fused if step + fused <= min(run.steps, next_checkpoint) else 1
+            host = [next(batches) for _ in range(k)]
+            if k == 1:
+                batch = shard_batch(host[0], mesh)
+            else:
+                batch = shard_batch(jax.tree.map(lambda *b: np.stack(b), *host), mesh, stacked=True)
+            if k not in compiled:
+                t0 = time.perf_counter()
+                compiled[k] = step_fns[k].lower(state, batch).compile()
+                compile_sec = time.perf_counter() - t0
+                log(f"compiled the {k}-step call in {compile_sec:.1f}s")
+                resolved.setdefault("compile_sec", {})[k] = compile_sec
+                interval_start += compile_sec
+            state, metrics = compiled[k](state, batch)
+            step += k
+            interval_steps += k
+            done = step >= run.steps
+            if step % run.log_every < k or done or sigterm.raised:
+                metrics = jax.device_get(metrics)
+                if k > 1:
+                    metrics = jax.tree.map(lambda m: m[-1], metrics)
+                elapsed = time.perf_counter() - interval_start
+                rate = interval_steps / max(elapsed, 1e-9)
+                last_metrics = {"step": step, **{n: float(v) for n, v in metrics.items()},
+                                "steps_per_sec": rate}
+                with open(metrics_path, "a") as f:
+                    f.write(json.dumps(last_metrics) + "\n")
+                losses = "  ".join(f"{n}={v:.4f}" for n, v in metrics.items()
+                                   if not n.endswith("grad_norm"))
+                eta = (run.steps - step) / max(rate, 1e-9)
+                log(f"step {step}/{run.steps}  {losses}  {rate:.2f} steps/s  "
+                    f"ETA {_format_seconds(eta)}")
+                interval_start, interval_steps = time.perf_counter(), 0
+            if step % run.sample_every < k or done:
+                outputs.write(state, step)
+            if step % run.checkpoint_every < k or done or sigterm.raised:
+                checkpointer.save(state)
+            if sigterm.raised and not done:
+                log(f"SIGTERM at step {step}: checkpoint saved; run the same command to resume")
+                checkpointer.close()
+                sys.exit(128 + signal.SIGTERM)
+    checkpointer.close()
+    with open(config_path, "w") as f:
+        json.dump(resolved, f, indent=2, sort_keys=True)
+    log(f"done: samples in {os.path.join(run.workdir, 'samples')}, metrics in {metrics_path}")
+    return last_metrics

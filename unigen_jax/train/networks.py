@@ -1,0 +1,109 @@
+"""`Networks`: what a phase's loss function sees: call a network by name, draw named noise.
+
+A loss function never touches variables or keys directly:
+
+    def generator_loss(nets, batch):
+        z = nets.normal("z", (latent_dim,))
+        fake_logits, _ = nets("discriminator", nets("generator", z))
+        ...
+
+Noise is drawn per example, from a key derived from the example's position in the GLOBAL
+batch, so a step on 2 devices draws exactly the noise that the same step on 1 device draws.
+Each tag may be drawn once per phase update: no key is ever used twice.
+"""
+
+from __future__ import annotations
+
+import zlib
+from collections.abc import Mapping
+from typing import Any
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+from jax import lax
+
+
+def _tag_to_int(tag: str) -> int:
+    # A stable 31-bit id: Python's hash() is salted per process and would break resumes.
+    return zlib.crc32(tag.encode()) & 0x7FFFFFFF
+
+
+class Networks:
+    """Applies named Flax modules with given variables and records their new batch statistics.
+
+    Args:
+      modules: the model's networks by name.
+      params: params by network name (the engine passes the trained ones as differentiable
+        values and the others behind stop_gradient).
+      batch_stats: BatchNorm statistics by network name ({} for networks without BatchNorm).
+      train: whether BatchNorm uses batch statistics (and updates its running averages).
+      key: the PRNG key of this phase update.
+      batch_size: the number of examples on this device.
+      axis_name: the mesh axis the batch is sharded over, or None outside shard_map/pmap.
+    """
+
+    def __init__(
+        self,
+        modules: Mapping[str, nn.Module],
+        params: Mapping[str, Any],
+        batch_stats: Mapping[str, Any],
+        *,
+        train: bool,
+        key: jax.Array,
+        batch_size: int,
+        axis_name: str | None = None,
+    ):
+        self._modules = modules
+        self._params = params
+        self.batch_stats = dict(batch_stats)
+        self.train = train
+        self._key = key
+        self.batch_size = batch_size
+        self._axis_name = axis_name
+        self._used_tags: set[str] = set()
+
+    def __call__(self, name: str, *args, **kwargs):
+        """Applies network `name`; in training mode its new batch statistics are recorded."""
+        if name not in self._modules:
+            raise KeyError(f"unknown network {name!r}; this model has {sorted(self._modules)}")
+        variables = {"params": self._params[name]}
+        stats = self.batch_stats.get(name)
+        if stats:
+            variables["batch_stats"] = stats
+        if self.train and stats:
+            out, updates = self._modules[name].apply(
+                variables, *args, train=True, mutable=["batch_stats"], **kwargs
+            )
+            self.batch_stats[name] = updates["batch_stats"]
+            return out
+        return self._modules[name].apply(variables, *args, train=self.train, **kwargs)
+
+    def key(self, tag: str) -> jax.Array:
+        """A key for `tag`, distinct from every other tag's; each tag may be asked for once."""
+        if tag in self._used_tags:
+            raise ValueError(f"noise tag {tag!r} used twice in one phase update; use a new tag")
+        self._used_tags.add(tag)
+        return jax.random.fold_in(self._key, _tag_to_int(tag))
+
+    def example_indices(self) -> jax.Array:
+        """Positions of this device's examples in the global batch, int32 [batch_size]."""
+        offset = 0 if self._axis_name is None else lax.axis_index(self._axis_name)
+        return offset * self.batch_size + jnp.arange(self.batch_size, dtype=jnp.int32)
+
+    def example_keys(self, tag: str) -> jax.Array:
+        """One key per example of this device, derived from its global position."""
+        key = self.key(tag)
+        return jax.vmap(lambda i: jax.random.fold_in(key, i))(self.example_indices())
+
+    def normal(self, tag: str, shape: tuple[int, ...], dtype=jnp.float32) -> jax.Array:
+        """Standard normal noise [batch_size, *shape], the same whatever the device count."""
+        return jax.vmap(lambda k: jax.random.normal(k, shape, dtype))(self.example_keys(tag))
+
+    def uniform(self, tag: str, shape: tuple[int, ...], dtype=jnp.float32) -> jax.Array:
+        """Uniform [0, 1) noise [batch_size, *shape], the same whatever the device count."""
+        return jax.vmap(lambda k: jax.random.uniform(k, shape, dtype))(self.example_keys(tag))
+
+    def mean(self, per_example: jax.Array) -> jax.Array:
+        """Mean over this device's examples (the engine then averages across devices)."""
+        return jnp.mean(per_example)

@@ -1,0 +1,61 @@
+"""The training state: per network its params, batch statistics and own optimizer state."""
+
+from __future__ import annotations
+
+import zlib
+from collections.abc import Mapping
+from typing import Any
+
+import flax.struct
+import jax
+import jax.numpy as jnp
+
+from unigen_jax.models.spec import ModelSpec
+
+
+@flax.struct.dataclass
+class TrainState:
+    """Everything a training step reads and writes; a plain pytree, saved whole by orbax.
+
+    Attributes:
+      step: int32 scalar, the number of steps taken.
+      rng: uint32 [2] base key; step `s` uses `fold_in(rng, s)`, so keys never repeat.
+      params: {network name: params}.
+      batch_stats: {network name: BatchNorm statistics} ({} for networks without BatchNorm).
+      opt_states: {network name: its own optax state}, for the networks some phase trains.
+    """
+
+    step: jax.Array
+    rng: jax.Array
+    params: dict[str, Any]
+    batch_stats: dict[str, Any]
+    opt_states: dict[str, Any]
+
+
+def network_key(key: jax.Array, name: str) -> jax.Array:
+    """A per-network key that does not change when other networks are added to a model."""
+    return jax.random.fold_in(key, zlib.crc32(name.encode()) & 0x7FFFFFFF)
+
+
+def create_train_state(
+    model: ModelSpec, example_batch: Mapping[str, jax.Array], seed: int
+) -> TrainState:
+    """Initialises every network of `model` (BatchNorm in inference mode) and its optimizer."""
+    init_key, step_key = jax.random.split(jax.random.PRNGKey(seed))
+    params, batch_stats, opt_states = {}, {}, {}
+    for name, module in model.networks.items():
+        args = model.init_args[name](example_batch)
+        variables = jax.jit(lambda k, *a, m=module: m.init({"params": k}, *a, train=False))(
+            network_key(init_key, name), *args
+        )
+        params[name] = variables["params"]
+        batch_stats[name] = variables.get("batch_stats", {})
+        if name in model.optimizers:
+            opt_states[name] = model.optimizers[name].init(params[name])
+    return TrainState(
+        step=jnp.zeros((), jnp.int32),
+        rng=step_key,
+        params=params,
+        batch_stats=batch_stats,
+        opt_states=opt_states,
+    )
