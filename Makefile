@@ -1,0 +1,33 @@
+# Quickstart targets. Each does its own set-up from a fresh clone with only python3 and pip.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+INSTALLED := $(VENV)/.installed
+DEMO_DIR ?= runs/demo
+
+.PHONY: demo test lint bench clean
+
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+
+# Re-installs whenever pyproject.toml changes.
+$(INSTALLED): pyproject.toml | $(PY)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[test]'
+	touch $@
+
+demo: $(INSTALLED)
+	$(PY) -m experiments.train --model=gan --dataset=mnist5k --workdir=$(DEMO_DIR) --steps=3000
+
+lint: $(INSTALLED)
+	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
+
+test: lint
+	$(PY) -m pytest
+
+bench: $(INSTALLED)
+	$(PY) -m experiments.bench_conv_transpose
+
+clean:
+	rm -rf $(VENV) runs .pytest_cache .ruff_cache
