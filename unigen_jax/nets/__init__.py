@@ -1,0 +1,31 @@
+"""Flax linen networks: the DCGAN and MLP families, and a fast transposed convolution.
+
+Conventions (relied on by the training engine): images are float32 in [0, 1], NHWC; DCGAN
+discriminators and encoders map them to [-1, 1] first; generators return pre-activation
+outputs [batch, *output_shape]; discriminators return (logits [batch], features [batch, F]);
+encoders return (mean, log_variance), each [batch, latent_dim]; every `__call__` takes a
+keyword-only `train`; BatchNorm statistics are averaged over `axis_name` when it is set.
+"""
+
+from unigen_jax.nets.conv_transpose import FastConvTranspose, conv_transpose
+from unigen_jax.nets.dcgan import (
+    DCGANDiscriminator,
+    DCGANEncoder,
+    DCGANGenerator,
+    DCGANTrunk,
+    dcgan_generator_layout,
+)
+from unigen_jax.nets.mlp import MLPDiscriminator, MLPEncoder, MLPGenerator
+
+__all__ = [
+    "DCGANDiscriminator",
+    "DCGANEncoder",
+    "DCGANGenerator",
+    "DCGANTrunk",
+    "FastConvTranspose",
+    "MLPDiscriminator",
+    "MLPEncoder",
+    "MLPGenerator",
+    "conv_transpose",
+    "dcgan_generator_layout",
+]

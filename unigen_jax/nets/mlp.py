@@ -1,0 +1,91 @@
+"""Fully connected generator, discriminator and encoder for vectors (and flattened images).
+
+Same call conventions as the DCGAN nets (keyword-only `train`, generator logits, the
+discriminator's `(logits, features)`, the encoder's `(mean, log_variance)`), with two
+differences: inputs are used as they are (no 2x - 1 mapping, since vector data such as 2-D
+Gaussian mixtures has no [0, 1] convention), and there is no normalization, so `train` and
+`axis_name` are accepted for a uniform interface and ignored. Init: flax defaults (LeCun
+normal kernels, zero biases). ReLU in the generator and encoder, LeakyReLU(0.2) in the
+discriminator (Radford et al. 2016's choice, also used by the 2-D mixture experiments of
+mode-collapse papers).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import flax.linen as nn
+import jax
+
+from unigen_jax.nets._layers import LEAKY_RELU_SLOPE, flatten, split_gaussian
+
+
+class MLPGenerator(nn.Module):
+    """z [batch, latent] -> [Dense -> ReLU] per hidden size -> Dense -> [batch, *output_shape].
+
+    Attributes:
+      output_shape: shape of one example, e.g. (2,) or (28, 28, 1).
+      hidden: hidden layer sizes.
+      axis_name: unused (no normalization); accepted like the DCGAN nets'.
+    """
+
+    output_shape: Sequence[int]
+    hidden: Sequence[int] = (128, 128)
+    axis_name: str | None = None
+
+    @nn.compact
+    def __call__(self, z: jax.Array, *, train: bool) -> jax.Array:
+        """Returns pre-activation outputs [batch, *output_shape] (no final nonlinearity)."""
+        del train
+        x = flatten(z)
+        for i, size in enumerate(self.hidden):
+            x = nn.relu(nn.Dense(size, name=f"hidden_{i}")(x))
+        x = nn.Dense(math.prod(self.output_shape), name="output")(x)
+        return x.reshape((x.shape[0], *self.output_shape))
+
+
+class MLPDiscriminator(nn.Module):
+    """x [batch, ...] -> flatten -> [Dense -> LeakyReLU(0.2)] per hidden size -> Dense(1).
+
+    Attributes:
+      hidden: hidden layer sizes; the last hidden activation is the feature vector.
+      axis_name: unused (no normalization); accepted like the DCGAN nets'.
+    """
+
+    hidden: Sequence[int] = (128, 128)
+    axis_name: str | None = None
+
+    @nn.compact
+    def __call__(self, x: jax.Array, *, train: bool) -> tuple[jax.Array, jax.Array]:
+        """Returns (logits [batch], features [batch, F]), F = hidden[-1] (the input size if
+        there are no hidden layers)."""
+        del train
+        features = flatten(x)
+        for i, size in enumerate(self.hidden):
+            features = nn.leaky_relu(nn.Dense(size, name=f"hidden_{i}")(features), LEAKY_RELU_SLOPE)
+        logits = nn.Dense(1, name="logit")(features)
+        return logits[:, 0], features
+
+
+class MLPEncoder(nn.Module):
+    """x [batch, ...] -> flatten -> [Dense -> ReLU] per hidden size -> Dense(2 * latent_dim).
+
+    Attributes:
+      latent_dim: size of z.
+      hidden: hidden layer sizes.
+      axis_name: unused (no normalization); accepted like the DCGAN nets'.
+    """
+
+    latent_dim: int
+    hidden: Sequence[int] = (128, 128)
+    axis_name: str | None = None
+
+    @nn.compact
+    def __call__(self, x: jax.Array, *, train: bool) -> tuple[jax.Array, jax.Array]:
+        """Returns (mean, log_variance) of q(z|x), each [batch, latent_dim]."""
+        del train
+        h = flatten(x)
+        for i, size in enumerate(self.hidden):
+            h = nn.relu(nn.Dense(size, name=f"hidden_{i}")(h))
+        return split_gaussian(nn.Dense(2 * self.latent_dim, name="gaussian")(h))
