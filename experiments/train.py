@@ -30,8 +30,11 @@ flags.DEFINE_integer("batch_size", 64, "global batch size, split over the device
 flags.DEFINE_integer("seed", 0, "seed of initialisation, noise and batch order")
 flags.DEFINE_string("data_dir", None, "TFDS data directory (default: TFDS_DATA_DIR or ~)")
 flags.DEFINE_integer("num_devices", None, "use only the first N devices (default: all)")
-flags.DEFINE_integer("cpu_devices", None, "XLA host devices on a CPU-only machine "
-                     "(default: the core count, at most 8)")
+flags.DEFINE_integer(
+    "cpu_devices",
+    None,
+    "XLA host devices on a CPU-only machine (default: the core count, at most 8)",
+)
 flags.DEFINE_integer("steps_per_call", 1, "training steps fused into one compiled call")
 flags.DEFINE_integer("log_every", 100, "log metrics every N steps (and at the last)")
 flags.DEFINE_integer("sample_every", 500, "write a sample grid every N steps (and at the last)")
@@ -50,7 +53,8 @@ def _hyperparameter_fields():
 HYPERPARAMETERS = _hyperparameter_fields()
 for _name, _by_model in HYPERPARAMETERS.items():
     _defaults = ", ".join(f"{m}: {f.default}" for m, f in _by_model.items())
-    flags.DEFINE_string(_name, None, f"hyperparameter of {'/'.join(_by_model)} (default {_defaults})")
+    _models = "/".join(_by_model)
+    flags.DEFINE_string(_name, None, f"hyperparameter of {_models} (default {_defaults})")
 
 
 def _parse(name: str, text: str, default):
@@ -105,10 +109,17 @@ def main(argv):
 
     model_config = models.make_config(RUN.model, **model_overrides(RUN.model))
     run = RunConfig(
-        model=RUN.model, dataset=RUN.dataset, workdir=RUN.workdir or "", steps=RUN.steps,
-        batch_size=RUN.batch_size, seed=RUN.seed, data_dir=RUN.data_dir,
-        num_devices=RUN.num_devices, steps_per_call=RUN.steps_per_call,
-        log_every=RUN.log_every, sample_every=RUN.sample_every,
+        model=RUN.model,
+        dataset=RUN.dataset,
+        workdir=RUN.workdir or "",
+        steps=RUN.steps,
+        batch_size=RUN.batch_size,
+        seed=RUN.seed,
+        data_dir=RUN.data_dir,
+        num_devices=RUN.num_devices,
+        steps_per_call=RUN.steps_per_call,
+        log_every=RUN.log_every,
+        sample_every=RUN.sample_every,
         checkpoint_every=RUN.checkpoint_every,
     )
     train(run, model_config)

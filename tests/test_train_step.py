@@ -46,7 +46,9 @@ def _sgd(model, lr=0.1):
 
 
 def _tiny_gan(info=VECTORS, **overrides):
-    config = models.make_config("gan", latent_dim=3, hidden_sizes=(8,), base_features=4, **overrides)
+    config = models.make_config(
+        "gan", latent_dim=3, hidden_sizes=(8,), base_features=4, **overrides
+    )
     return models.build_model("gan", config, info)
 
 
@@ -182,8 +184,9 @@ def test_noise_depends_on_the_global_example_not_the_device():
     key = jax.random.PRNGKey(7)
 
     def draw(batch):
-        nets = Networks({}, {}, {}, train=True, key=key, batch_size=batch.shape[0],
-                        axis_name=DATA_AXIS)
+        nets = Networks(
+            {}, {}, {}, train=True, key=key, batch_size=batch.shape[0], axis_name=DATA_AXIS
+        )
         return nets.normal("z", (3,))
 
     mesh = make_mesh(2)

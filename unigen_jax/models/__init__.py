@@ -35,7 +35,8 @@ def make_config(name: str, **overrides):
     unknown = sorted(set(overrides) - known)
     if unknown:
         raise UserInputError(
-            f"model {name!r} has no hyperparameter {unknown[0]!r}; it has: {', '.join(sorted(known))}"
+            f"model {name!r} has no hyperparameter {unknown[0]!r}; "
+            f"it has: {', '.join(sorted(known))}"
         )
     return cls(**overrides)
 

@@ -55,9 +55,7 @@ class GANConfig:
         common.check_positive("discriminator_steps", self.discriminator_steps)
         common.check_positive("gradient_penalty", self.gradient_penalty, allow_zero=True)
         if not 0 <= self.label_smoothing < 1:
-            raise UserInputError(
-                f"--label_smoothing must be in [0, 1), got {self.label_smoothing}"
-            )
+            raise UserInputError(f"--label_smoothing must be in [0, 1), got {self.label_smoothing}")
         if self.label_smoothing and self.loss not in LOGISTIC_FAMILIES:
             raise UserInputError(
                 f"--label_smoothing applies to the logistic losses {LOGISTIC_FAMILIES}, "
@@ -124,13 +122,15 @@ def make_gan(config: GANConfig, data_info, *, axis_name: str | None = "data") ->
         },
         optimizers={
             "generator": common.adam(config.generator_lr, config.adam_b1, config.adam_b2),
-            "discriminator": common.adam(
-                config.discriminator_lr, config.adam_b1, config.adam_b2
-            ),
+            "discriminator": common.adam(config.discriminator_lr, config.adam_b1, config.adam_b2),
         },
         phases=(
-            Phase("discriminator", ("discriminator",), discriminator_phase,
-                  repeats=config.discriminator_steps),
+            Phase(
+                "discriminator",
+                ("discriminator",),
+                discriminator_phase,
+                repeats=config.discriminator_steps,
+            ),
             Phase("generator", ("generator",), generator_phase),
         ),
         sample_fn=lambda nets, n: generate(nets, "sample_z"),

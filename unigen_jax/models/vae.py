@@ -53,8 +53,10 @@ def _log_likelihood_fn(likelihood: str, scale: float, data_kind: str):
     log_scale = math.log(scale)
     if likelihood == "bernoulli":
         return losses.bernoulli_log_likelihood
-    location = {"gaussian": losses.gaussian_log_likelihood,
-                "laplace": losses.laplace_log_likelihood}[likelihood]
+    location = {
+        "gaussian": losses.gaussian_log_likelihood,
+        "laplace": losses.laplace_log_likelihood,
+    }[likelihood]
     return lambda output, x: location(
         common.to_data_space(output, data_kind), x, log_scale=log_scale
     )

@@ -54,8 +54,14 @@ class RunConfig:
     def validate(self) -> None:
         if not self.workdir:
             raise UserInputError("--workdir is required: the folder for checkpoints and outputs")
-        for name in ("steps", "batch_size", "steps_per_call", "log_every", "sample_every",
-                     "checkpoint_every"):
+        for name in (
+            "steps",
+            "batch_size",
+            "steps_per_call",
+            "log_every",
+            "sample_every",
+            "checkpoint_every",
+        ):
             if getattr(self, name) <= 0:
                 raise UserInputError(f"--{name} must be positive, got {getattr(self, name)}")
         if self.num_devices is not None:
@@ -138,15 +144,19 @@ class _Outputs:
         self._test_x = test_source.get(np.arange(NUM_RECONSTRUCTIONS))["x"]
 
         def nets(state, batch_size):
-            return Networks(model.networks, state.params, state.batch_stats, train=False,
-                            key=self._sample_key, batch_size=batch_size)
+            return Networks(
+                model.networks,
+                state.params,
+                state.batch_stats,
+                train=False,
+                key=self._sample_key,
+                batch_size=batch_size,
+            )
 
         self._sample = jax.jit(lambda s: model.sample_fn(nets(s, NUM_SAMPLES), NUM_SAMPLES))
         self._reconstruct = None
         if model.reconstruct_fn is not None:
-            self._reconstruct = jax.jit(
-                lambda s, x: model.reconstruct_fn(nets(s, x.shape[0]), x)
-            )
+            self._reconstruct = jax.jit(lambda s, x: model.reconstruct_fn(nets(s, x.shape[0]), x))
 
     def write(self, state, step: int) -> str:
         path = os.path.join(self._workdir, "samples", f"step_{step:06d}.png")
@@ -154,13 +164,18 @@ class _Outputs:
         if self._info.kind == "image":
             images.save_image_grid(path, samples, columns=8)
         else:
-            images.save_scatter(path, samples.reshape(len(samples), -1)[:, :2],
-                                self._reference.reshape(len(self._reference), -1)[:, :2])
+            images.save_scatter(
+                path,
+                samples.reshape(len(samples), -1)[:, :2],
+                self._reference.reshape(len(self._reference), -1)[:, :2],
+            )
         if self._reconstruct is not None and self._info.kind == "image":
             rec = np.asarray(jax.device_get(self._reconstruct(state, self._test_x)))
-            images.save_image_grid(path.replace(".png", "_reconstructions.png"),
-                                   np.concatenate([self._test_x, rec]),
-                                   columns=NUM_RECONSTRUCTIONS)
+            images.save_image_grid(
+                path.replace(".png", "_reconstructions.png"),
+                np.concatenate([self._test_x, rec]),
+                columns=NUM_RECONSTRUCTIONS,
+            )
         return path
 
 
@@ -220,11 +235,17 @@ def train(run: RunConfig, model_config, *, log=print) -> dict:
     compiled = {}
     last_metrics: dict = {}
     step, interval_start, interval_steps = start, time.perf_counter(), 0
-    log(f"training {run.model} on {run.dataset} ({source.info.num_examples} examples) "
+    log(
+        f"training {run.model} on {run.dataset} ({source.info.num_examples} examples) "
         f"with {mesh.size} {resolved['platform']} device(s), batch {run.batch_size}, "
-        f"steps {start} -> {run.steps}")
-    with data.BatchIterator(source, seed=run.seed, global_batch_size=run.batch_size,
-                            start_step=start) as batches, _SigtermFlag() as sigterm:
+        f"steps {start} -> {run.steps}"
+    )
+    with (
+        data.BatchIterator(
+            source, seed=run.seed, global_batch_size=run.batch_size, start_step=start
+        ) as batches,
+        _SigtermFlag() as sigterm,
+    ):
         while step < run.steps:
             # Fuse `fused` steps per call, but never across a checkpoint or the last step, so
             # an interrupted and resumed run makes exactly the same calls.
@@ -252,15 +273,21 @@ def train(run: RunConfig, model_config, *, log=print) -> dict:
                     metrics = jax.tree.map(lambda m: m[-1], metrics)
                 elapsed = time.perf_counter() - interval_start
                 rate = interval_steps / max(elapsed, 1e-9)
-                last_metrics = {"step": step, **{n: float(v) for n, v in metrics.items()},
-                                "steps_per_sec": rate}
+                last_metrics = {
+                    "step": step,
+                    **{n: float(v) for n, v in metrics.items()},
+                    "steps_per_sec": rate,
+                }
                 with open(metrics_path, "a") as f:
                     f.write(json.dumps(last_metrics) + "\n")
-                losses = "  ".join(f"{n}={v:.4f}" for n, v in metrics.items()
-                                   if not n.endswith("grad_norm"))
+                losses = "  ".join(
+                    f"{n}={v:.4f}" for n, v in metrics.items() if not n.endswith("grad_norm")
+                )
                 eta = (run.steps - step) / max(rate, 1e-9)
-                log(f"step {step}/{run.steps}  {losses}  {rate:.2f} steps/s  "
-                    f"ETA {_format_seconds(eta)}")
+                log(
+                    f"step {step}/{run.steps}  {losses}  {rate:.2f} steps/s  "
+                    f"ETA {_format_seconds(eta)}"
+                )
                 interval_start, interval_steps = time.perf_counter(), 0
             if step % run.sample_every < k or done:
                 outputs.write(state, step)

@@ -1,0 +1,61 @@
+"""experiments.train answers bad input with one line on stderr, exit status 2, and an
+untouched workdir."""
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def _train(*args):
+    return subprocess.run(
+        [sys.executable, "-m", "experiments.train", *args],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--model=nope"], "unknown model 'nope'"),
+        (["--dataset=nope"], "unknown dataset 'nope'"),
+        (["--steps=0"], "--steps must be positive"),
+        (["--batch_size=-4"], "--batch_size must be positive"),
+        (["--batch_size=7", "--cpu_devices=2"], "not divisible by the 2 devices"),
+        (["--latent_dim=abc"], "--latent_dim='abc' is not a valid int"),
+        (["--beta=4"], "--beta is not a hyperparameter of model 'gan'"),
+        (["--loss=nope"], "unknown loss 'nope'"),
+        (["--model=vae", "--likelihood=bernoulli", "--dataset=ring8"], "needs data in [0, 1]"),
+        (["--dataset=cifar10", "--data_dir=MISSING"], "'cifar10' is not prepared"),
+    ],
+)
+def test_bad_input_is_one_line_and_a_nonzero_exit(tmp_path, args, message):
+    workdir = tmp_path / "run"
+    args = [a.replace("MISSING", str(tmp_path / "tfds")) for a in args]
+    result = _train(f"--workdir={workdir}", "--steps=5", *args)
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
+    assert message in lines[0]
+    assert "Traceback" not in result.stderr
+    assert not workdir.exists()
+    assert not (tmp_path / "tfds").exists()
+
+
+def test_resuming_with_another_model_harms_nothing(tmp_path):
+    workdir = tmp_path / "run"
+    first = _train(
+        f"--workdir={workdir}", "--model=gan", "--dataset=ring8", "--steps=2", "--hidden_sizes=8"
+    )
+    assert first.returncode == 0, first.stderr
+    before = {p: os.path.getmtime(p) for p in workdir.rglob("*")}
+    second = _train(f"--workdir={workdir}", "--model=vae", "--dataset=ring8", "--steps=4")
+    assert second.returncode == 2
+    assert "holds a run with model=gan" in second.stderr
+    assert {p: os.path.getmtime(p) for p in workdir.rglob("*")} == before
