@@ -114,3 +114,26 @@ def test_sigterm_saves_a_checkpoint_then_exits(tmp_path):
     assert "checkpoint saved" in rest
     saved = Checkpointer(str(tmp_path / "checkpoints")).latest_step()
     assert saved is not None and saved >= 5
+
+
+def test_one_step_of_the_whole_trainer_on_a_tfds_dataset(tmp_path):
+    """flax-examples style smoke test: the TFDS path end to end, under mock_data."""
+    import tensorflow_datasets as tfds
+
+    run = RunConfig(
+        model="vae",
+        dataset="cifar10",
+        workdir=str(tmp_path),
+        steps=2,
+        batch_size=4,
+        log_every=1,
+        sample_every=2,
+        checkpoint_every=2,
+    )
+    with tfds.testing.mock_data(num_examples=20):
+        metrics = train(
+            run, models.make_config("vae", latent_dim=2, base_features=4), log=lambda _: None
+        )
+    assert metrics["step"] == 2 and np.isfinite(metrics["loss"])
+    with open(tmp_path / "config.json") as f:
+        assert json.load(f)["data"]["shape"] == [32, 32, 3]

@@ -1,0 +1,129 @@
+"""Each model's phase losses against the formulas written out independently of unigen_jax."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from scipy import special
+
+from unigen_jax import models
+from unigen_jax.data import DatasetInfo
+from unigen_jax.errors import UserInputError
+from unigen_jax.train import Networks, create_train_state
+
+IMAGES = DatasetInfo(name="toy", kind="image", shape=(28, 28, 1), num_classes=0, num_examples=8)
+VECTORS = DatasetInfo(name="toy", kind="vector", shape=(2,), num_classes=0, num_examples=8)
+KEY = jax.random.PRNGKey(11)
+
+
+def _setup(name, info, batch, **hyperparameters):
+    model = models.build_model(
+        name, models.make_config(name, **hyperparameters), info, axis_name=None
+    )
+    state = create_train_state(model, batch, seed=2)
+
+    def nets():
+        return Networks(
+            model.networks,
+            state.params,
+            state.batch_stats,
+            train=True,
+            key=KEY,
+            batch_size=len(batch["x"]),
+        )
+
+    return model, state, nets
+
+
+def test_vae_loss_is_the_negative_elbo():
+    x = np.random.default_rng(0).uniform(size=(4, 28, 28, 1)).astype(np.float32)
+    batch = {"x": x, "label": np.zeros(4, np.int32)}
+    model, state, nets = _setup("vae", IMAGES, batch, latent_dim=3, base_features=4, beta=2.0)
+    loss, metrics = model.phases[0].loss_fn(nets(), batch)
+
+    # Independently: encoder, reparameterised z with the same noise, decoder logits.
+    (mean, log_var), _ = model.networks["encoder"].apply(
+        {"params": state.params["encoder"], "batch_stats": state.batch_stats["encoder"]},
+        x,
+        train=True,
+        mutable=["batch_stats"],
+    )
+    eps = nets().normal("eps", (3,))
+    z = mean + jnp.exp(0.5 * log_var) * eps
+    logits, _ = model.networks["generator"].apply(
+        {"params": state.params["generator"], "batch_stats": state.batch_stats["generator"]},
+        z,
+        train=True,
+        mutable=["batch_stats"],
+    )
+    logits, x64 = np.asarray(logits, np.float64), x.astype(np.float64)
+    log_px = np.sum(
+        x64 * special.log_expit(logits) + (1 - x64) * special.log_expit(-logits), axis=(1, 2, 3)
+    )
+    mean, log_var = np.asarray(mean, np.float64), np.asarray(log_var, np.float64)
+    kl = 0.5 * np.sum(np.exp(log_var) + mean**2 - 1 - log_var, axis=1)
+    np.testing.assert_allclose(loss, np.mean(-log_px + 2.0 * kl), rtol=1e-4)
+    np.testing.assert_allclose(metrics["elbo"], np.mean(log_px - kl), rtol=1e-4)
+
+
+@pytest.mark.parametrize(
+    "family, generator_formula",
+    [
+        ("modified", lambda f: np.log1p(np.exp(-f))),
+        ("minimax", lambda f: -np.log1p(np.exp(f))),
+        ("wasserstein", lambda f: -f),
+        ("hinge", lambda f: -f),
+        ("least_squares", lambda f: 0.5 * (f - 1) ** 2),
+    ],
+)
+def test_gan_generator_phase_uses_the_chosen_family(family, generator_formula):
+    batch = {"x": np.zeros((4, 2), np.float32), "label": np.zeros(4, np.int32)}
+    model, state, nets = _setup("gan", VECTORS, batch, loss=family, latent_dim=2, hidden_sizes=(8,))
+    loss, _ = model.phases[1].loss_fn(nets(), batch)
+    z = nets().normal("z", (2,))
+    fake = model.networks["generator"].apply({"params": state.params["generator"]}, z, train=True)
+    fake_logits, _ = model.networks["discriminator"].apply(
+        {"params": state.params["discriminator"]}, fake, train=True
+    )
+    np.testing.assert_allclose(
+        loss, np.mean(generator_formula(np.asarray(fake_logits))), rtol=1e-5, atol=1e-6
+    )
+
+
+def test_wgan_gp_discriminator_phase_adds_the_penalty():
+    batch = {
+        "x": np.random.default_rng(1).normal(size=(4, 2)).astype(np.float32),
+        "label": np.zeros(4, np.int32),
+    }
+    model, _, nets = _setup(
+        "gan",
+        VECTORS,
+        batch,
+        loss="wasserstein",
+        gradient_penalty=10.0,
+        discriminator_steps=5,
+        latent_dim=2,
+        hidden_sizes=(8,),
+    )
+    assert model.phases[0].repeats == 5
+    loss, metrics = model.phases[0].loss_fn(nets(), batch)
+    assert metrics["gradient_penalty"] > 0
+    np.testing.assert_allclose(
+        loss, metrics["discriminator_loss"] + 10.0 * metrics["gradient_penalty"], rtol=1e-6
+    )
+
+
+@pytest.mark.parametrize(
+    "name, hyperparameters, message",
+    [
+        ("gan", {"loss": "nope"}, "unknown loss"),
+        ("gan", {"latent_dim": 0}, "--latent_dim must be > 0"),
+        ("gan", {"label_smoothing": 0.1, "loss": "hinge"}, "logistic losses"),
+        ("gan", {"nope": 1}, "no hyperparameter 'nope'"),
+        ("vae", {"likelihood": "poisson"}, "unknown likelihood"),
+        ("nope", {}, "unknown model"),
+    ],
+)
+def test_bad_hyperparameters_are_user_errors(name, hyperparameters, message):
+    with pytest.raises(UserInputError, match=message):
+        models.make_config(name, **hyperparameters)
