@@ -6,8 +6,9 @@ Model hyperparameters are flags too, one per field of the model's config datacla
 `--loss=hinge --latent_dim=100` for the GAN or `--beta=4 --likelihood=laplace` for the VAE;
 `--help` lists them. Running again on the same workdir resumes from its latest checkpoint.
 
-On a CPU-only host the cores are exposed as separate XLA devices (--cpu_devices, default: the
-core count, at most 8) so the data-parallel step uses all of them.
+On a CPU-only host the cores are exposed as separate XLA devices (--cpu_devices; by default
+the largest count up to min(cores, 8) that divides --batch_size), so the data-parallel step
+uses all of them: on 2 cores a DCGAN step runs faster as 2 devices than as 1.
 """
 
 from __future__ import annotations
@@ -33,7 +34,8 @@ flags.DEFINE_integer("num_devices", None, "use only the first N devices (default
 flags.DEFINE_integer(
     "cpu_devices",
     None,
-    "XLA host devices on a CPU-only machine (default: the core count, at most 8)",
+    "XLA host devices on a CPU-only machine (default: the largest count up to "
+    "min(cores, 8) that divides --batch_size)",
 )
 flags.DEFINE_integer("steps_per_call", 1, "training steps fused into one compiled call")
 flags.DEFINE_integer("log_every", 100, "log metrics every N steps (and at the last)")
@@ -88,11 +90,18 @@ def model_overrides(model: str) -> dict:
     return overrides
 
 
-def _expose_cpu_cores(count: int | None) -> None:
+def default_cpu_devices(cores: int, batch_size: int) -> int:
+    """The largest device count up to min(cores, 8) that divides the batch (at least 1)."""
+    if batch_size < 1:
+        return 1
+    return max(n for n in range(1, min(cores, 8) + 1) if batch_size % n == 0)
+
+
+def _expose_cpu_cores(count: int | None, batch_size: int) -> None:
     """Before JAX starts its backends: one XLA host device per core (CPU platform only)."""
     if "xla_force_host_platform_device_count" in os.environ.get("XLA_FLAGS", ""):
         return
-    count = count or min(os.cpu_count() or 1, 8)
+    count = count or default_cpu_devices(os.cpu_count() or 1, batch_size)
     os.environ["XLA_FLAGS"] = (
         os.environ.get("XLA_FLAGS", "") + f" --xla_force_host_platform_device_count={count}"
     ).strip()
@@ -104,7 +113,7 @@ def main(argv):
         raise UserInputError(f"unexpected arguments {argv[1:]}; flags look like --steps=100")
     if RUN.cpu_devices is not None and RUN.cpu_devices < 1:
         raise UserInputError(f"--cpu_devices must be positive, got {RUN.cpu_devices}")
-    _expose_cpu_cores(RUN.cpu_devices)
+    _expose_cpu_cores(RUN.cpu_devices, RUN.batch_size)
     from unigen_jax.train.loop import RunConfig, train  # imports JAX backends after XLA_FLAGS
 
     model_config = models.make_config(RUN.model, **model_overrides(RUN.model))

@@ -59,3 +59,12 @@ def test_resuming_with_another_model_harms_nothing(tmp_path):
     assert second.returncode == 2
     assert "holds a run with model=gan" in second.stderr
     assert {p: os.path.getmtime(p) for p in workdir.rglob("*")} == before
+
+
+def test_default_cpu_device_count_divides_the_batch():
+    from experiments.train import default_cpu_devices
+
+    assert default_cpu_devices(2, 64) == 2
+    assert default_cpu_devices(6, 64) == 4  # 6 and 5 do not divide 64
+    assert default_cpu_devices(16, 64) == 8  # at most 8
+    assert default_cpu_devices(2, 7) == 1

@@ -140,7 +140,8 @@ class _Outputs:
     def __init__(self, model, source, test_source, seed: int, workdir: str):
         self._model, self._info, self._workdir = model, source.info, workdir
         self._sample_key = jax.random.fold_in(jax.random.PRNGKey(seed), 0x5A3)
-        self._reference = source.get(np.arange(min(len(source), 2000)))["x"]
+        if self._info.kind == "vector":  # drawn under the samples of 2-D data
+            self._reference = source.get(np.arange(min(len(source), 2000)))["x"]
         self._test_x = test_source.get(np.arange(NUM_RECONSTRUCTIONS))["x"]
 
         def nets(state, batch_size):
@@ -224,7 +225,10 @@ def train(run: RunConfig, model_config, *, log=print) -> dict:
     _keep_metrics_up_to(metrics_path, start)
     outputs = _Outputs(model, source, test_source, run.seed, run.workdir)
     if start >= run.steps:
-        log(f"already at step {start} >= --steps={run.steps}: nothing to do")
+        log(
+            f"already at step {start} >= --steps={run.steps}: nothing to do; samples in "
+            f"{os.path.join(run.workdir, 'samples')}, metrics in {metrics_path}"
+        )
         checkpointer.close()
         return {"step": start}
 

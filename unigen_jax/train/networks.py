@@ -103,7 +103,3 @@ class Networks:
     def uniform(self, tag: str, shape: tuple[int, ...], dtype=jnp.float32) -> jax.Array:
         """Uniform [0, 1) noise [batch_size, *shape], the same whatever the device count."""
         return jax.vmap(lambda k: jax.random.uniform(k, shape, dtype))(self.example_keys(tag))
-
-    def mean(self, per_example: jax.Array) -> jax.Array:
-        """Mean over this device's examples (the engine then averages across devices)."""
-        return jnp.mean(per_example)
