@@ -32,9 +32,15 @@ def save_image_grid(path: str, images: np.ndarray, *, columns: int | None = None
 
 
 def save_scatter(
-    path: str, points: np.ndarray, reference: np.ndarray | None = None, *, size: int = 320
+    path: str,
+    points: np.ndarray,
+    reference: np.ndarray | None = None,
+    *,
+    size: int = 320,
+    dot: int = 3,
 ) -> None:
-    """Saves 2-D points [N, 2] (black) over reference points (light blue) as a PNG."""
+    """Saves 2-D points [N, 2] (black) over reference points (light blue) as a PNG,
+    each drawn as a `dot` x `dot` square."""
     points = np.asarray(points, np.float64)
     everything = points if reference is None else np.concatenate([points, reference])
     finite = everything[np.all(np.isfinite(everything), axis=1)]
@@ -45,9 +51,11 @@ def save_scatter(
     def draw(xy, colour):
         xy = xy[np.all(np.isfinite(xy), axis=1)]
         pixels = ((xy - center) / half * 0.5 + 0.5) * (size - 1)
-        cols = np.clip(pixels[:, 0].round().astype(int), 0, size - 1)
-        rows = np.clip((size - 1 - pixels[:, 1]).round().astype(int), 0, size - 1)
-        canvas[rows, cols] = colour
+        cols = pixels[:, 0].round().astype(int)
+        rows = (size - 1 - pixels[:, 1]).round().astype(int)
+        for dr in range(-(dot // 2), dot - dot // 2):
+            for dc in range(-(dot // 2), dot - dot // 2):
+                canvas[np.clip(rows + dr, 0, size - 1), np.clip(cols + dc, 0, size - 1)] = colour
 
     if reference is not None:
         draw(np.asarray(reference, np.float64), (150, 190, 255))
