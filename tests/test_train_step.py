@@ -198,3 +198,42 @@ def test_noise_depends_on_the_global_example_not_the_device():
     np.testing.assert_array_equal(on_two, _noise(key, "z", 6, 3))
     with pytest.raises(ValueError, match="used twice"):
         nets.normal("z", (3,))
+
+
+def test_many_fast_two_device_steps_do_not_deadlock():
+    """XLA:CPU deadlocks when 2-device executions with collectives overlap (see step.py);
+    without the wait, 3 runs in 4 of this loop abort within seconds."""
+    script = """
+import os
+os.environ["XLA_FLAGS"] = "--xla_force_host_platform_device_count=2"
+import jax, numpy as np
+from unigen_jax import models
+from unigen_jax.data import DatasetInfo
+from unigen_jax.train import create_train_state, make_mesh, make_train_step, replicate, shard_batch
+info = DatasetInfo(name="toy", kind="vector", shape=(2,), num_classes=0, num_examples=512)
+model = models.build_model("gan", models.make_config("gan"), info)
+mesh = make_mesh(2)
+batch = {"x": np.ones((512, 2), np.float32), "label": np.zeros(512, np.int32)}
+state = replicate(create_train_state(model, batch, 0), mesh)
+step = make_train_step(model, mesh)
+for _ in range(1500):
+    state, _ = step(state, shard_batch(batch, mesh))
+print("steps", int(state.step))
+"""
+    import os
+    import subprocess
+    import sys
+
+    repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    env = {**os.environ, "PYTHONPATH": repo}
+    env.pop("XLA_FLAGS", None)
+    result = subprocess.run(
+        [sys.executable, "-c", script],
+        cwd=repo,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "steps 1500" in result.stdout
