@@ -15,10 +15,10 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import sys
 
-from absl import app, flags, logging
+from absl import flags, logging
 
+from experiments import _cli
 from unigen_jax import models
 from unigen_jax.errors import UserInputError
 
@@ -109,8 +109,7 @@ def _expose_cpu_cores(count: int | None, batch_size: int) -> None:
 
 def main(argv):
     logging.set_verbosity(logging.WARNING)  # orbax logs every file it writes at INFO
-    if len(argv) > 1:
-        raise UserInputError(f"unexpected arguments {argv[1:]}; flags look like --steps=100")
+    _cli.check_no_arguments(argv)
     if RUN.cpu_devices is not None and RUN.cpu_devices < 1:
         raise UserInputError(f"--cpu_devices must be positive, got {RUN.cpu_devices}")
     _expose_cpu_cores(RUN.cpu_devices, RUN.batch_size)
@@ -134,14 +133,5 @@ def main(argv):
     train(run, model_config)
 
 
-def run_main():
-    """absl entry point: a UserInputError is one line on stderr and exit status 2."""
-    try:
-        app.run(main)
-    except UserInputError as error:
-        print(f"error: {error}", file=sys.stderr)
-        sys.exit(2)
-
-
 if __name__ == "__main__":
-    run_main()
+    _cli.run(main)

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from unigen_jax.data import mixtures, offline
+from unigen_jax.data import mixtures, offline, stacked_mnist
 from unigen_jax.data.sources import Source
 from unigen_jax.data.tfds_source import TFDS_SPECS, TfdsSource
 from unigen_jax.errors import UserInputError
 
 OFFLINE = ("mnist5k", "digits")
-DATASETS: tuple[str, ...] = OFFLINE + mixtures.MIXTURES + tuple(TFDS_SPECS)
+DERIVED = ("stacked_mnist",)  # built from another source (stacked_mnist: from mnist5k)
+DATASETS: tuple[str, ...] = OFFLINE + DERIVED + mixtures.MIXTURES + tuple(TFDS_SPECS)
 
 
 def get_source(
@@ -20,8 +21,8 @@ def get_source(
       name: one of `DATASETS`.
       split: 'train' or 'test' for every dataset; some TFDS datasets also have 'validation'
         (binarized_mnist, celeb_a) or 'extra' (svhn_cropped).
-      data_dir: TFDS data directory for the TFDS datasets (None: TFDS's default); the offline
-        and generated datasets ignore it.
+      data_dir: TFDS data directory for the TFDS datasets (None: TFDS's default); the offline,
+        derived and generated datasets ignore it.
       seed: reserved for sources that are derived at random; every current dataset is fixed
         (its split and contents never depend on a seed) and ignores it.
 
@@ -34,6 +35,8 @@ def get_source(
         return offline.mnist5k(split)
     if name == "digits":
         return offline.digits(split)
+    if name == "stacked_mnist":
+        return stacked_mnist.stacked_mnist(split)
     if name in mixtures.MIXTURES:
         return mixtures.mixture(name, split)
     if name in TFDS_SPECS:

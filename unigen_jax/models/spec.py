@@ -28,6 +28,8 @@ LossFn = Callable[["Networks", Mapping[str, jax.Array]], tuple[jax.Array, dict[s
 SampleFn = Callable[["Networks", int], jax.Array]
 # reconstruct_fn(nets, x) -> reconstructions of x in data space.
 ReconstructFn = Callable[["Networks", jax.Array], jax.Array]
+# log_likelihood_fn(nets, x, z) -> log p(x|z) per example [batch].
+LogLikelihoodFn = Callable[["Networks", jax.Array, jax.Array], jax.Array]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -68,6 +70,9 @@ class ModelSpec:
       phases: the update phases, in order.
       sample_fn: draws samples for the sample grids (and later for evaluation).
       reconstruct_fn: for models with an encoder, reconstructs data; None otherwise.
+      log_likelihood_fn: for models with a Gaussian encoder network named "encoder" (returning
+        mean and log variance) and an explicit likelihood, log p(x|z); with the prior N(0, I)
+        it defines the test ELBO and the importance-weighted NLL. None otherwise.
     """
 
     name: str
@@ -78,6 +83,7 @@ class ModelSpec:
     phases: tuple[Phase, ...]
     sample_fn: SampleFn
     reconstruct_fn: ReconstructFn | None = None
+    log_likelihood_fn: LogLikelihoodFn | None = None
 
     def __post_init__(self):
         for phase in self.phases:

@@ -120,4 +120,5 @@ def make_vae(config: VAEConfig, data_info, *, axis_name: str | None = "data") ->
         phases=(Phase("vae", ("encoder", "generator"), vae_phase),),
         sample_fn=sample,
         reconstruct_fn=reconstruct,
+        log_likelihood_fn=lambda nets, x, z: log_likelihood(nets("generator", z), x),
     )

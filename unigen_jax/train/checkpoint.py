@@ -15,9 +15,12 @@ import orbax.checkpoint as ocp
 class Checkpointer:
     """Saves and restores `TrainState`s under `directory` (keeping the newest `max_to_keep`)."""
 
-    def __init__(self, directory: str, *, max_to_keep: int = 3):
+    def __init__(self, directory: str, *, max_to_keep: int = 3, read_only: bool = False):
         options = ocp.CheckpointManagerOptions(
-            max_to_keep=max_to_keep, create=True, enable_async_checkpointing=False
+            max_to_keep=max_to_keep,
+            create=not read_only,
+            read_only=read_only,
+            enable_async_checkpointing=False,
         )
         self._manager = ocp.CheckpointManager(os.path.abspath(directory), options=options)
 

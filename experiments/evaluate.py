@@ -1,0 +1,148 @@
+r"""Scores a training run: `python -m experiments.evaluate --workdir=W --classifier=C`.
+
+Loads the run's latest checkpoint, computes every metric that applies to its model and data,
+writes `eval.json` (each metric with its settings) into the workdir and prints a table, with
+the same metrics on real test data beside the model's:
+
+  images:          inception score, FID, KID (in the classifier's feature space; the
+                   classifier's test accuracy and its own score on real data are reported),
+                   diversity (1 - MS-SSIM), independent Wasserstein critic
+  stacked_mnist:   + modes hit (of 1000) and KL to uniform
+  2-D mixtures:    modes hit, share of high-quality samples, independent Wasserstein critic
+  with an encoder: test ELBO, importance-weighted NLL, reconstruction RMSE
+"""
+
+from __future__ import annotations
+
+import json
+import os
+
+from absl import flags, logging
+
+from experiments import _cli
+from unigen_jax.errors import UserInputError
+
+FLAGS = flags.FLAGS
+flags.DEFINE_string("workdir", None, "a training run's workdir (config.json + checkpoints/)")
+flags.DEFINE_string(
+    "classifier", None, "a classifier from experiments.train_classifier (needed for image data)"
+)
+flags.DEFINE_list("metrics", ["auto"], "metrics to compute (auto: all that apply)")
+flags.DEFINE_integer("num_samples", 5000, "samples drawn from the model")
+flags.DEFINE_integer("critic_steps", 500, "training steps of the independent critic")
+flags.DEFINE_integer("nll_samples", 1000, "importance samples k of the NLL estimate (<= 5000)")
+flags.DEFINE_integer("nll_examples", 200, "test examples the NLL is averaged over")
+flags.DEFINE_integer("seed", 0, "seed of the samples and of the critic")
+flags.DEFINE_string("data_dir", None, "TFDS data directory (default: the run's)")
+
+IMAGE_METRICS = ("inception_score", "fid", "kid", "diversity", "critic")
+LIKELIHOOD_METRICS = ("elbo", "nll", "rmse")
+MIXTURES = ("ring8", "grid25")
+
+
+def _applicable(model, info) -> tuple[str, ...]:
+    if info.kind == "image":
+        names = IMAGE_METRICS + (("mode_coverage",) if info.name == "stacked_mnist" else ())
+    else:
+        names = (("mode_coverage",) if info.name in MIXTURES else ()) + ("critic",)
+    if model.log_likelihood_fn is not None:
+        names += LIKELIHOOD_METRICS
+    return names
+
+
+def _requested(model, info) -> tuple[str, ...]:
+    applicable = _applicable(model, info)
+    if FLAGS.metrics == ["auto"]:
+        return applicable
+    for name in FLAGS.metrics:
+        if name in LIKELIHOOD_METRICS and name not in applicable:
+            raise UserInputError(
+                f"--metrics={name} needs a model with an encoder and a "
+                f"likelihood; model {model.name!r} has none"
+            )
+        if name not in applicable:
+            raise UserInputError(
+                f"--metrics={name} does not apply to {model.name} on "
+                f"{info.name}; these do: {', '.join(applicable)}"
+            )
+    return tuple(FLAGS.metrics)
+
+
+def _check_flags():
+    if not FLAGS.workdir:
+        raise UserInputError("--workdir is required: the workdir of a training run")
+    for name in ("num_samples", "nll_samples", "nll_examples"):
+        if FLAGS[name].value <= 0:
+            raise UserInputError(f"--{name} must be positive, got {FLAGS[name].value}")
+    if FLAGS.critic_steps < 0:
+        raise UserInputError(f"--critic_steps must be >= 0, got {FLAGS.critic_steps}")
+    if FLAGS.nll_samples > 5000:
+        raise UserInputError(f"--nll_samples={FLAGS.nll_samples}: at most 5000")
+
+
+def _table(results: dict) -> str:
+    rows = [("metric", "model", "real test data")]
+    for name, entry in results.items():
+        for key, value in entry["model"].items():
+            real = entry.get("real", {}).get(key, "")
+            rows.append((f"{name}.{key}" if key != "value" else name, value, real))
+
+    def fmt(v):
+        return f"{v:.4g}" if isinstance(v, float) else str(v)
+
+    widths = [max(len(fmt(r[i])) for r in rows) for i in range(3)]
+    return "\n".join(
+        "  ".join(fmt(v).ljust(w) for v, w in zip(r, widths, strict=True)) for r in rows
+    )
+
+
+def main(argv):
+    logging.set_verbosity(logging.ERROR)  # orbax warns that a read-only manager won't save
+    _cli.check_no_arguments(argv)
+    _check_flags()
+    from unigen_jax.eval import runner
+
+    run = runner.load_run(FLAGS.workdir, data_dir=FLAGS.data_dir)
+    metrics = _requested(run.model, run.train_source.info)
+    classifier = None
+    if any(m in metrics for m in ("inception_score", "fid", "kid", "mode_coverage")) and (
+        run.train_source.info.kind == "image"
+    ):
+        classifier = runner.load_checked_classifier(FLAGS.classifier, run.train_source.info)
+    results = runner.evaluate(
+        run,
+        metrics,
+        classifier=classifier,
+        num_samples=FLAGS.num_samples,
+        critic_steps=FLAGS.critic_steps,
+        nll_samples=FLAGS.nll_samples,
+        nll_examples=FLAGS.nll_examples,
+        seed=FLAGS.seed,
+        log=print,
+    )
+    report = {
+        "workdir": os.path.abspath(FLAGS.workdir),
+        "step": run.step,
+        "model": run.model.name,
+        "dataset": run.train_source.info.name,
+        "classifier": None
+        if classifier is None
+        else {"path": os.path.abspath(FLAGS.classifier), **classifier.metadata},
+        "metrics": results,
+    }
+    path = os.path.join(FLAGS.workdir, "eval.json")
+    with open(path + ".tmp", "w") as f:
+        json.dump(report, f, indent=2, sort_keys=True)
+    os.replace(path + ".tmp", path)
+    if classifier is not None:
+        print(
+            f"classifier: {FLAGS.classifier} (test accuracy "
+            f"{classifier.metadata['test_accuracy']:.4f})"
+        )
+    print(f"{run.model.name} on {run.train_source.info.name} at step {run.step}:")
+    print(_table(results))
+    print(f"wrote {path}")
+
+
+if __name__ == "__main__":
+    _cli.run(main)

@@ -1,0 +1,133 @@
+"""Classifiers and experiments.evaluate end to end: eval.json, the table, one-line errors."""
+
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from unigen_jax import data, models
+from unigen_jax.errors import UserInputError
+from unigen_jax.eval import classifier as classifiers
+from unigen_jax.eval import sample_metrics
+from unigen_jax.train.loop import RunConfig, train
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+@pytest.fixture(scope="module")
+def workspace(tmp_path_factory):
+    """A tiny GAN run, a tiny VAE run and a briefly trained mnist5k classifier."""
+    root = tmp_path_factory.mktemp("eval")
+    for model in ("gan", "vae"):
+        run = RunConfig(
+            model=model,
+            dataset="mnist5k",
+            workdir=str(root / model),
+            steps=2,
+            batch_size=8,
+            log_every=2,
+            sample_every=2,
+            checkpoint_every=2,
+        )
+        train(run, models.make_config(model, latent_dim=2, base_features=4), log=lambda _: None)
+    trained = classifiers.train_classifier(
+        data.get_source("mnist5k"),
+        data.get_source("mnist5k", "test"),
+        steps=150,
+        batch_size=64,
+        log=lambda _: None,
+    )
+    classifiers.save_classifier(trained, str(root / "classifier"))
+    return root, trained
+
+
+def test_classifier_learns_and_round_trips(workspace):
+    root, trained = workspace
+    assert trained.metadata["test_accuracy"] > 0.3  # 150 steps (0.41 measured); chance 0.1
+    loaded = classifiers.load_classifier(str(root / "classifier"))
+    images = data.get_source("mnist5k", "test").get(np.arange(20))["x"]
+    np.testing.assert_allclose(loaded(images)[0], trained(images)[0], rtol=1e-6)
+    with pytest.raises(UserInputError, match="trained on mnist5k"):
+        loaded.check_compatible("cifar10", (32, 32, 3))
+
+
+def test_per_channel_classifier_applies_the_digit_classifier_to_each_channel(workspace):
+    _, trained = workspace
+    digits = data.get_source("mnist5k", "test").get(np.arange(6))["x"]
+    stacked = np.concatenate([digits[0:2], digits[2:4], digits[4:6]], axis=-1)  # [2, 28, 28, 3]
+    per_channel = classifiers.TrainedClassifier(
+        trained.module, trained.params, {**trained.metadata, "per_channel": True}
+    )
+    logits, features = per_channel(stacked)
+    single_logits, single_features = trained(digits)
+    np.testing.assert_allclose(logits[:, 1], single_logits[2:4], rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(features[:, 128:256], single_features[2:4], rtol=1e-5, atol=1e-5)
+
+
+def test_inception_score_of_class_ordered_predictions_needs_the_shuffle():
+    logits = np.repeat(np.eye(10) * 50.0, 50, axis=0)  # 500 confident predictions, by class
+    ordered, _ = sample_metrics.inception_score(logits, num_splits=10)
+    mixed, _ = sample_metrics.inception_score(classifiers.shuffled(logits), num_splits=10)
+    assert ordered == pytest.approx(1.0, abs=1e-3)  # each split holds one class
+    assert mixed > 9.0  # close to the 10 classes once splits mix them
+
+
+def _evaluate(*args):
+    return subprocess.run(
+        [sys.executable, "-m", "experiments.evaluate", *args],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+
+def test_evaluate_writes_eval_json_for_a_gan_and_a_vae(workspace):
+    root, _ = workspace
+    small = [
+        "--num_samples=60",
+        "--critic_steps=5",
+        "--nll_samples=8",
+        "--nll_examples=4",
+        f"--classifier={root / 'classifier'}",
+    ]
+    for model, metrics, expected in (
+        ("gan", "auto", {"inception_score", "fid", "kid", "diversity", "critic"}),
+        ("vae", "fid,elbo,nll,rmse", {"fid", "elbo", "nll", "rmse"}),
+    ):
+        result = _evaluate(f"--workdir={root / model}", f"--metrics={metrics}", *small)
+        assert result.returncode == 0, result.stderr[-3000:]
+        with open(root / model / "eval.json") as f:
+            report = json.load(f)
+        assert expected == set(report["metrics"]), sorted(report["metrics"])
+        assert report["step"] == 2 and report["classifier"]["dataset"] == "mnist5k"
+        assert (
+            report["metrics"]["fid"]["model"]["value"] > report["metrics"]["fid"]["real"]["value"]
+        )  # a 2-step model is far from the data; real test data is close
+        assert "real test data" in result.stdout
+
+
+@pytest.mark.parametrize(
+    "make_args, message",
+    [
+        (lambda root: [f"--workdir={root / 'empty'}"], "no training run"),
+        (lambda root: [f"--workdir={root / 'gan'}", "--metrics=nll"], "needs a model with an"),
+        (lambda root: [f"--workdir={root / 'gan'}"], "image metrics need a classifier"),
+        (
+            lambda root: [f"--workdir={root / 'gan'}", f"--classifier={root / 'nothing'}"],
+            "no classifier in",
+        ),
+        (lambda root: [f"--workdir={root / 'gan'}", "--num_samples=0"], "must be positive"),
+    ],
+)
+def test_evaluate_bad_input_is_one_line(workspace, make_args, message):
+    root, _ = workspace
+    (root / "empty").mkdir(exist_ok=True)
+    result = _evaluate(*make_args(root))
+    assert result.returncode == 2, result.stderr[-2000:]
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and message in lines[0], result.stderr
+    assert os.listdir(root / "empty") == []

@@ -1,0 +1,227 @@
+"""The project's own domain classifiers: the feature extractors of every sample-quality score.
+
+No Inception network can be downloaded here, so, as Hu et al. (2017) do (../shared/papers/000
+§5.1) and TF-GAN's `mnist_score`, each dataset gets a small convolutional classifier trained by
+the project. A feature extractor is any function `images [n, H, W, C] -> (logits [n, K],
+features [n, F])`; `TrainedClassifier` is one, and a user with local Inception weights can pass
+their own function to the metrics instead.
+
+For `stacked_mnist` (three digits as the RGB channels) the classifier is a digit classifier
+applied to each channel: logits [n, 3, 10] and the three feature vectors concatenated.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import time
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import orbax.checkpoint as ocp
+
+from unigen_jax.errors import UserInputError
+from unigen_jax.eval.sample_metrics import batched_features
+
+METADATA = "classifier.json"
+PARAMS = "params"
+MAX_SHIFT = 2  # random translations of up to 2 pixels: the usual MNIST augmentation
+
+
+class ConvClassifier(nn.Module):
+    """x [n, H, W, C] in [0, 1] -> (logits [n, num_classes], features [n, features]).
+
+    Four 3x3 convolutions (32, 64 stride 2, 64, 128 stride 2) with ReLU, global average
+    pooling, a dense feature layer (the space FID and KID are measured in), dropout, logits.
+    """
+
+    num_classes: int
+    features: int = 128
+    dropout: float = 0.3
+
+    @nn.compact
+    def __call__(self, x, *, train: bool = False):
+        x = 2.0 * x - 1.0
+        for channels, stride in ((32, 1), (64, 2), (64, 1), (128, 2)):
+            x = nn.relu(nn.Conv(channels, (3, 3), strides=stride)(x))
+        x = jnp.mean(x, axis=(1, 2))
+        features = nn.relu(nn.Dense(self.features, name="features")(x))
+        hidden = nn.Dropout(self.dropout, deterministic=not train)(features)
+        return nn.Dense(self.num_classes, name="logits")(hidden), features
+
+
+def shuffled(array, seed: int = 0):
+    """A fixed permutation of `array`'s rows. The inception score's splits are contiguous
+    (Salimans et al.), so predictions of class-ordered data (mnist5k's test split) must be
+    shuffled first, or each split holds one class and the score collapses towards 1."""
+    return array[np.random.default_rng(seed).permutation(len(array))]
+
+
+def _split_channels(x, labels):
+    """stacked_mnist: [n, H, W, 3] with labels 100 d0 + 10 d1 + d2 -> [3n, H, W, 1], digits."""
+    n, h, w, c = x.shape
+    channels = np.moveaxis(x, -1, 1).reshape(n * c, h, w, 1)
+    digits = np.stack([labels // 100, labels // 10 % 10, labels % 10], axis=1).reshape(-1)
+    return channels, digits.astype(np.int32)
+
+
+def _random_shift(key, images):
+    """Translates each image by up to MAX_SHIFT pixels (zero padding)."""
+    n, h, w, _ = images.shape
+    padded = jnp.pad(images, ((0, 0), (MAX_SHIFT, MAX_SHIFT), (MAX_SHIFT, MAX_SHIFT), (0, 0)))
+    offsets = jax.random.randint(key, (n, 2), 0, 2 * MAX_SHIFT + 1)
+
+    def crop(image, offset):
+        return jax.lax.dynamic_slice(image, (offset[0], offset[1], 0), (h, w, image.shape[-1]))
+
+    return jax.vmap(crop)(padded, offsets)
+
+
+@dataclasses.dataclass
+class TrainedClassifier:
+    """A trained classifier used as a feature extractor: `(logits, features) = c(images)`."""
+
+    module: ConvClassifier
+    params: dict
+    metadata: dict
+
+    def __post_init__(self):
+        self._apply = jax.jit(lambda p, x: self.module.apply({"params": p}, x))
+
+    @property
+    def per_channel(self) -> bool:
+        return bool(self.metadata["per_channel"])
+
+    def __call__(self, images):
+        images = np.asarray(images, np.float32)
+        if self.per_channel:
+            n = images.shape[0]
+            logits, features = self._apply(
+                self.params,
+                np.moveaxis(images, -1, 1)[..., None].reshape(-1, *images.shape[1:3], 1),
+            )
+            return (
+                np.asarray(logits).reshape(n, images.shape[-1], -1),
+                np.asarray(features).reshape(n, -1),
+            )
+        logits, features = self._apply(self.params, images)
+        return np.asarray(logits), np.asarray(features)
+
+    def check_compatible(self, dataset: str, shape) -> None:
+        """A classifier trained on another dataset or image shape gives meaningless scores."""
+        if self.metadata["dataset"] != dataset or tuple(self.metadata["shape"]) != tuple(shape):
+            raise UserInputError(
+                f"the classifier was trained on {self.metadata['dataset']} "
+                f"{tuple(self.metadata['shape'])}, not {dataset} {tuple(shape)}; train one with "
+                f"`python -m experiments.train_classifier --dataset={dataset} --workdir=DIR`"
+            )
+
+
+def train_classifier(
+    train_source, test_source, *, steps=3000, batch_size=128, seed=0, learning_rate=1e-3, log=print
+) -> TrainedClassifier:
+    """Trains a `ConvClassifier` on a labelled image dataset; reports its test accuracy.
+
+    Adam with a cosine learning-rate decay, random shifts of up to 2 pixels, dropout 0.3.
+    """
+    info = train_source.info
+    if info.kind != "image" or info.num_classes == 0:
+        raise UserInputError(
+            f"dataset {info.name!r} has no image labels to train a classifier on; classifiers "
+            "are for labelled image datasets (2-D mixtures are scored without one)"
+        )
+    per_channel = info.name == "stacked_mnist"
+    x_train = train_source.get(np.arange(len(train_source)))
+    x_test = test_source.get(np.arange(len(test_source)))
+    x, y = x_train["x"], x_train["label"]
+    tx, ty = x_test["x"], x_test["label"]
+    num_classes = info.num_classes
+    if per_channel:
+        (x, y), (tx, ty), num_classes = _split_channels(x, y), _split_channels(tx, ty), 10
+
+    module = ConvClassifier(num_classes=num_classes)
+    key = jax.random.PRNGKey(seed)
+    params = module.init(jax.random.fold_in(key, 0), x[:1])["params"]
+    optimizer = optax.adam(optax.cosine_decay_schedule(learning_rate, steps))
+    opt_state = optimizer.init(params)
+
+    @jax.jit
+    def step(params, opt_state, images, labels, step_key):
+        shift_key, dropout_key = jax.random.split(step_key)
+        images = _random_shift(shift_key, images)
+
+        def loss_fn(p):
+            logits, _ = module.apply(
+                {"params": p}, images, train=True, rngs={"dropout": dropout_key}
+            )
+            return optax.softmax_cross_entropy_with_integer_labels(logits, labels).mean()
+
+        loss, grads = jax.value_and_grad(loss_fn)(params)
+        updates, opt_state = optimizer.update(grads, opt_state, params)
+        return optax.apply_updates(params, updates), opt_state, loss
+
+    rng = np.random.default_rng(seed)
+    start = time.perf_counter()
+    for i in range(steps):
+        idx = rng.integers(0, len(x), batch_size)
+        params, opt_state, loss = step(
+            params, opt_state, x[idx], y[idx], jax.random.fold_in(key, i + 1)
+        )
+        if (i + 1) % max(steps // 10, 1) == 0:
+            log(
+                f"step {i + 1}/{steps}  loss={float(loss):.4f}  "
+                f"{(i + 1) / (time.perf_counter() - start):.1f} steps/s"
+            )
+
+    metadata = {
+        "dataset": info.name,
+        "shape": list(info.shape),
+        "num_classes": num_classes,
+        "per_channel": per_channel,
+        "features": module.features,
+        "steps": steps,
+        "batch_size": batch_size,
+        "seed": seed,
+    }
+    classifier = TrainedClassifier(module, params, metadata)
+    flat = TrainedClassifier(module, params, {**metadata, "per_channel": False})
+    logits, _ = batched_features(flat, tx)
+    metadata["test_accuracy"] = float(np.mean(np.argmax(logits, -1) == ty))
+    metadata["num_test_examples"] = int(len(test_source))
+    return classifier
+
+
+def save_classifier(classifier: TrainedClassifier, directory: str) -> None:
+    """Writes `classifier.json` and the params (orbax) under `directory`."""
+    directory = os.path.abspath(directory)
+    os.makedirs(directory, exist_ok=True)
+    checkpointer = ocp.StandardCheckpointer()
+    checkpointer.save(os.path.join(directory, PARAMS), classifier.params, force=True)
+    checkpointer.wait_until_finished()
+    with open(os.path.join(directory, METADATA), "w") as f:
+        json.dump(classifier.metadata, f, indent=2, sort_keys=True)
+
+
+def load_classifier(directory: str) -> TrainedClassifier:
+    """Loads a classifier saved by `save_classifier` (a one-line error if there is none)."""
+    path = os.path.join(os.path.abspath(directory), METADATA)
+    if not os.path.exists(path):
+        raise UserInputError(
+            f"no classifier in {directory} (no {METADATA}); train one with "
+            "`python -m experiments.train_classifier --dataset=NAME --workdir=DIR`"
+        )
+    with open(path) as f:
+        metadata = json.load(f)
+    module = ConvClassifier(num_classes=metadata["num_classes"], features=metadata["features"])
+    example = jnp.zeros(
+        (1, *metadata["shape"][:2], 1 if metadata["per_channel"] else metadata["shape"][2])
+    )
+    abstract = jax.eval_shape(lambda: module.init(jax.random.PRNGKey(0), example)["params"])
+    params = ocp.StandardCheckpointer().restore(
+        os.path.join(os.path.abspath(directory), PARAMS), abstract
+    )
+    return TrainedClassifier(module, params, metadata)

@@ -1,0 +1,284 @@
+"""Evaluates a training run: loads its latest checkpoint, draws samples, computes the metrics
+that apply, each for the model and, where it means something, for real test data."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import os
+import time
+from typing import Any
+
+import jax
+import numpy as np
+
+from unigen_jax import data, models
+from unigen_jax.errors import UserInputError
+from unigen_jax.eval import classifier as classifiers
+from unigen_jax.eval import critic, likelihood, mode_coverage, ms_ssim, sample_metrics
+from unigen_jax.models.common import to_data_space
+from unigen_jax.train.checkpoint import Checkpointer
+from unigen_jax.train.networks import Networks
+from unigen_jax.train.state import create_train_state
+
+SAMPLE_BATCH = 500
+MAX_REFERENCE = 10_000  # real examples used as the FID/KID reference and as real test data
+
+
+@dataclasses.dataclass
+class LoadedRun:
+    model: models.ModelSpec
+    state: Any
+    step: int
+    config: dict
+    train_source: Any
+    test_source: Any
+
+
+def load_run(workdir: str, *, data_dir: str | None = None) -> LoadedRun:
+    """The model and latest state of a training run (one-line errors for empty workdirs)."""
+    config_path = os.path.join(workdir, "config.json")
+    checkpoint_dir = os.path.join(workdir, "checkpoints")
+    if not os.path.exists(config_path):
+        raise UserInputError(
+            f"no training run in {workdir} (no config.json); train one with "
+            f"`python -m experiments.train --workdir={workdir}`"
+        )
+    with open(config_path) as f:
+        config = json.load(f)
+    if not os.path.isdir(checkpoint_dir):
+        raise UserInputError(f"no checkpoint in {checkpoint_dir}; train the run first")
+    checkpointer = Checkpointer(checkpoint_dir, read_only=True)
+    step = checkpointer.latest_step()
+    if step is None:
+        raise UserInputError(f"no checkpoint in {checkpoint_dir}; train the run first")
+    hyperparameters = {
+        k: tuple(v) if isinstance(v, list) else v for k, v in config["model_config"].items()
+    }
+    data_dir = data_dir or config.get("data_dir")
+    train_source = data.get_source(config["dataset"], "train", data_dir=data_dir)
+    test_source = data.get_source(config["dataset"], "test", data_dir=data_dir)
+    model = models.build_model(
+        config["model"],
+        models.make_config(config["model"], **hyperparameters),
+        train_source.info,
+        axis_name=None,
+    )
+    template = create_train_state(model, train_source.get(np.arange(2)), config["seed"])
+    state = checkpointer.restore(template, step)
+    checkpointer.close()
+    return LoadedRun(model, state, step, config, train_source, test_source)
+
+
+def load_checked_classifier(path: str | None, info) -> classifiers.TrainedClassifier:
+    """The classifier at `path`, checked to be trained on the run's dataset and shape."""
+    if not path:
+        raise UserInputError(
+            f"image metrics need a classifier for {info.name}: train one with `python -m "
+            f"experiments.train_classifier --dataset={info.name} --workdir=DIR` and pass "
+            "--classifier=DIR (or choose --metrics without inception_score, fid, kid)"
+        )
+    trained = classifiers.load_classifier(path)
+    trained.check_compatible(info.name, info.shape)
+    return trained
+
+
+def _nets(run: LoadedRun, key, batch_size: int) -> Networks:
+    return Networks(
+        run.model.networks,
+        run.state.params,
+        run.state.batch_stats,
+        train=False,
+        key=key,
+        batch_size=batch_size,
+    )
+
+
+def draw_samples(run: LoadedRun, num_samples: int, seed: int) -> np.ndarray:
+    """`num_samples` samples in data space, drawn in batches of SAMPLE_BATCH (one compile)."""
+
+    def sample(state, key):  # params as arguments, not constants baked into the program
+        nets = Networks(
+            run.model.networks,
+            state.params,
+            state.batch_stats,
+            train=False,
+            key=key,
+            batch_size=SAMPLE_BATCH,
+        )
+        return run.model.sample_fn(nets, SAMPLE_BATCH)
+
+    sample = jax.jit(sample)
+    key = jax.random.fold_in(jax.random.PRNGKey(seed), 0xE7A1)
+    batches = [
+        np.asarray(sample(run.state, jax.random.fold_in(key, i)))
+        for i in range(math.ceil(num_samples / SAMPLE_BATCH))
+    ]
+    return np.concatenate(batches)[:num_samples]
+
+
+def _scalars(result) -> dict:
+    """Keeps the scalar entries of a metric's result, as floats (ints stay ints)."""
+    if isinstance(result, tuple):
+        return {"mean": float(result[0]), "std": float(result[1])}
+    if not isinstance(result, dict):
+        return {"value": float(result)}
+    out = {}
+    for key, value in result.items():
+        if np.ndim(value) == 0 and not isinstance(value, str):
+            out[key] = int(value) if isinstance(value, (int, np.integer)) else float(value)
+    return out
+
+
+def evaluate(
+    run: LoadedRun,
+    metrics,
+    *,
+    classifier=None,
+    num_samples=5000,
+    critic_steps=500,
+    nll_samples=1000,
+    nll_examples=200,
+    seed=0,
+    log=print,
+) -> dict:
+    """{metric: {"model": {...}, "real": {...}, "settings": {...}}} for the given metrics."""
+    info = run.train_source.info
+    results: dict[str, dict] = {}
+
+    clock = [time.perf_counter()]
+
+    def record(name, model_value, real_value=None, **settings):
+        results[name] = {"model": _scalars(model_value), "settings": settings}
+        if real_value is not None:
+            results[name]["real"] = _scalars(real_value)
+        now = time.perf_counter()
+        log(f"  {name} ({now - clock[0]:.1f}s): {results[name]['model']}")
+        clock[0] = now
+
+    log(f"drawing {num_samples} samples")
+    samples = draw_samples(run, num_samples, seed)
+    real_test = run.test_source.get(np.arange(min(len(run.test_source), MAX_REFERENCE)))
+    test_x = real_test["x"]
+    reference = run.train_source.get(np.arange(min(len(run.train_source), MAX_REFERENCE)))["x"]
+
+    if classifier is not None:
+        sample_logits, sample_features = sample_metrics.batched_features(classifier, samples)
+        test_logits, test_features = sample_metrics.batched_features(classifier, test_x)
+        _, reference_features = sample_metrics.batched_features(classifier, reference)
+        classifier_settings = {
+            "classifier_test_accuracy": classifier.metadata["test_accuracy"],
+            "num_samples": len(samples),
+            "num_real_test": len(test_x),
+            "num_reference": len(reference),
+        }
+        if "inception_score" in metrics and not classifier.per_channel:
+            splits = min(10, len(test_x))
+            record(
+                "inception_score",
+                sample_metrics.inception_score(sample_logits, num_splits=10),
+                sample_metrics.inception_score(
+                    classifiers.shuffled(test_logits), num_splits=splits
+                ),
+                num_splits=10,
+                **classifier_settings,
+            )
+        if "fid" in metrics:
+            record(
+                "fid",
+                sample_metrics.fid(reference_features, sample_features),
+                sample_metrics.fid(reference_features, test_features),
+                reference="train split",
+                **classifier_settings,
+            )
+        if "kid" in metrics:
+            record(
+                "kid",
+                sample_metrics.kernel_inception_distance(
+                    reference_features, sample_features, seed=seed
+                ),
+                sample_metrics.kernel_inception_distance(
+                    reference_features, test_features, seed=seed
+                ),
+                reference="train split",
+                **classifier_settings,
+            )
+        if "mode_coverage" in metrics and classifier.per_channel:
+            truth = real_test["label"]
+            real_digits = np.stack([truth // 100, truth // 10 % 10, truth % 10], axis=1)
+            record(
+                "mode_coverage",
+                mode_coverage.stacked_mnist_coverage(np.argmax(sample_logits, -1)),
+                mode_coverage.stacked_mnist_coverage(real_digits),
+                num_samples=len(samples),
+                **classifier_settings,
+            )
+    if "mode_coverage" in metrics and info.kind == "vector":
+        means, std = data.mixture_modes(info.name)
+        record(
+            "mode_coverage",
+            mode_coverage.mixture_coverage(samples, means, std),
+            mode_coverage.mixture_coverage(test_x, means, std),
+            num_samples=len(samples),
+        )
+    if "diversity" in metrics:
+        record(
+            "diversity",
+            ms_ssim.diversity(samples, seed=seed),
+            ms_ssim.diversity(test_x, seed=seed),
+            measure="1 - mean pairwise MS-SSIM",
+        )
+    if "critic" in metrics and critic_steps > 0:
+        # Held-out real data (the test split) against as many samples, each cut in halves:
+        # one half trains the critic, the other measures it.
+        n = min(len(test_x), len(samples))
+        half = n // 2
+        log(f"training an independent Wasserstein critic for {critic_steps} steps")
+        result = critic.independent_wasserstein_critic(
+            test_x[:half],
+            samples[:half],
+            test_x[half:n],
+            samples[half:n],
+            steps=critic_steps,
+            seed=seed,
+        )
+        record("critic", result, steps=critic_steps, held_out="test split, halves")
+    if run.model.log_likelihood_fn is not None:
+        key = jax.random.PRNGKey(seed)
+
+        def encode(x):
+            return _nets(run, key, x.shape[0])("encoder", x)
+
+        def log_likelihood(x, z):
+            return run.model.log_likelihood_fn(_nets(run, key, x.shape[0]), x, z)
+
+        def decode_mean(z):
+            return to_data_space(_nets(run, key, z.shape[0])("generator", z), info.kind)
+
+        if "elbo" in metrics:
+            record(
+                "elbo",
+                likelihood.test_elbo(encode, log_likelihood, test_x, jax.random.fold_in(key, 1)),
+                num_examples=len(test_x),
+            )
+        if "nll" in metrics:
+            record(
+                "nll",
+                likelihood.importance_weighted_nll(
+                    encode,
+                    log_likelihood,
+                    test_x[:nll_examples],
+                    jax.random.fold_in(key, 2),
+                    num_samples=nll_samples,
+                ),
+                num_samples=nll_samples,
+                num_examples=min(nll_examples, len(test_x)),
+            )
+        if "rmse" in metrics:
+            record(
+                "rmse",
+                likelihood.reconstruction_rmse(encode, decode_mean, test_x),
+                num_examples=len(test_x),
+            )
+    return results
