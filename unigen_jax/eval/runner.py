@@ -243,7 +243,13 @@ def evaluate(
             steps=critic_steps,
             seed=seed,
         )
-        record("critic", result, steps=critic_steps, held_out="test split, halves")
+        record(
+            "critic",
+            result,
+            steps=critic_steps,
+            held_out="test split, halves",
+            critic=repr(critic.default_critic(samples.shape[1:])).split("(")[0] + " (default)",
+        )
     if run.model.log_likelihood_fn is not None:
         key = jax.random.PRNGKey(seed)
 
