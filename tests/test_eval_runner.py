@@ -131,3 +131,42 @@ def test_evaluate_bad_input_is_one_line(workspace, make_args, message):
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and message in lines[0], result.stderr
     assert os.listdir(root / "empty") == []
+
+
+def test_stacked_mnist_classifier_trains_on_each_channels_digit():
+    source = data.get_source("stacked_mnist")
+    batch = source.get(np.arange(4))
+    channels, digits = classifiers._split_channels(batch["x"], batch["label"])
+    # Channel c of example i becomes row 3 i + c, labelled with the digit of that channel.
+    np.testing.assert_array_equal(channels[4, ..., 0], batch["x"][1, ..., 1])
+    assert digits[4] == batch["label"][1] // 10 % 10
+    trained = classifiers.train_classifier(
+        source, data.get_source("stacked_mnist", "test"), steps=2, batch_size=8, log=lambda _: None
+    )
+    assert trained.per_channel and trained.metadata["num_classes"] == 10
+    logits, features = trained(batch["x"])
+    assert logits.shape == (4, 3, 10) and features.shape == (4, 3 * 128)
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--dataset=nope"], "unknown dataset 'nope'"),
+        (["--dataset=ring8"], "no image labels"),
+        (["--steps=0"], "--steps must be positive"),
+        ([], "--workdir is required"),
+    ],
+)
+def test_train_classifier_bad_input_is_one_line(tmp_path, args, message):
+    workdir = [f"--workdir={tmp_path / 'c'}"] if args != [] else []
+    result = subprocess.run(
+        [sys.executable, "-m", "experiments.train_classifier", *workdir, *args],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and message in lines[0], result.stderr
+    assert not (tmp_path / "c").exists()
