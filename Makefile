@@ -26,7 +26,10 @@ lint: $(INSTALLED)
 test: lint
 	$(PY) -m pytest
 
+# PyTorch is a benchmark-only extra (a CPU wheel on disk here); without it, JAX figures only.
 bench: $(INSTALLED)
+	-$(PY) -m pip install --quiet torch==2.13.0
+	$(PY) -m experiments.benchmark
 	$(PY) -m experiments.bench_conv_transpose
 
 clean:
