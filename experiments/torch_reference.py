@@ -45,20 +45,14 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from unigen_jax.nets.dcgan import dcgan_generator_layout, num_halvings
+
 LEAKY_RELU_SLOPE = 0.2
 BN_MOMENTUM = 0.1  # flax momentum 0.9
 BN_EPS = 1e-5
 DCGAN_STD = 0.02
 
 MODELS = ("dcgan", "vae", "mlp_gan")
-
-
-def _num_halvings(size: int) -> int:
-    count = 0
-    while size % 2 == 0 and size > 7:
-        size //= 2
-        count += 1
-    return count
 
 
 def _dcgan_init(module: nn.Module) -> None:
@@ -89,8 +83,7 @@ class DCGANGenerator(nn.Module):
     def __init__(self, latent_dim: int, output_shape=(28, 28, 1), base_features: int = 64):
         super().__init__()
         height, _, channels = output_shape
-        n = _num_halvings(height)
-        self.start = height >> n
+        self.start, n = dcgan_generator_layout(output_shape)
         self.top = base_features * 2 ** (n - 1)
         self.project = nn.Linear(latent_dim, self.start * self.start * self.top, bias=False)
         self.project_bn = _bn(self.top)
@@ -116,7 +109,7 @@ class DCGANTrunk(nn.Module):
     def __init__(self, image_shape=(28, 28, 1), base_features: int = 64):
         super().__init__()
         height, _, channels = image_shape
-        n = max(1, _num_halvings(height))
+        n = max(1, num_halvings(height))
         layers: list[nn.Module] = []
         in_f, size = channels, height
         for i in range(n):

@@ -248,7 +248,7 @@ def evaluate(
             result,
             steps=critic_steps,
             held_out="test split, halves",
-            critic=repr(critic.default_critic(samples.shape[1:])).split("(")[0] + " (default)",
+            critic=f"{type(critic.default_critic(samples.shape[1:])).__name__} (default)",
         )
     if run.model.log_likelihood_fn is not None:
         key = jax.random.PRNGKey(seed)

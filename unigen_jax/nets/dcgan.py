@@ -43,7 +43,7 @@ from unigen_jax.nets.conv_transpose import FastConvTranspose
 NORMALIZATIONS = ("batch", "layer", "none")
 
 
-def _num_halvings(size: int) -> int:
+def num_halvings(size: int) -> int:
     """How many times `size` halves while it is even and above 7 (28 -> 2, 32 -> 3, 64 -> 4)."""
     count = 0
     while size % 2 == 0 and size > 7:
@@ -75,7 +75,7 @@ def dcgan_generator_layout(output_shape: Sequence[int]) -> tuple[int, int]:
             f"DCGAN generator needs square images, got {height}x{width}; resize or crop the "
             f"data to a square size such as 28, 32 or 64."
         )
-    num_upsamplings = _num_halvings(height)
+    num_upsamplings = num_halvings(height)
     if num_upsamplings == 0:
         raise UserInputError(
             f"DCGAN generator cannot reach {height}x{width}: the size must be even and above 7 "
@@ -185,7 +185,7 @@ class DCGANTrunk(nn.Module):
             raise UserInputError(
                 f"Unknown normalization {self.normalization!r}; choose one of {NORMALIZATIONS}."
             )
-        num_downsamplings = max(1, _num_halvings(images.shape[1]))
+        num_downsamplings = max(1, num_halvings(images.shape[1]))
         x = to_signed(images)
         for i in range(num_downsamplings):
             normalize = i > 0 and self.normalization != "none"
