@@ -7,8 +7,9 @@ A loss function never touches variables or keys directly:
         fake_logits, _ = nets("discriminator", nets("generator", z))
         ...
 
-Noise is drawn per example, from a key derived from the example's position in the GLOBAL
-batch, so a step on 2 devices draws exactly the noise that the same step on 1 device draws.
+Noise is counter-based (`unigen_jax.train.noise`): each element hashes the tag's key with the
+example's position in the GLOBAL batch, so a step on 2 devices draws exactly the noise that the
+same step on 1 device draws.
 Each tag may be drawn once per phase update: no key is ever used twice.
 """
 
@@ -22,6 +23,8 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 from jax import lax
+
+from unigen_jax.train import noise
 
 
 def _tag_to_int(tag: str) -> int:
@@ -91,15 +94,10 @@ class Networks:
         offset = 0 if self._axis_name is None else lax.axis_index(self._axis_name)
         return offset * self.batch_size + jnp.arange(self.batch_size, dtype=jnp.int32)
 
-    def example_keys(self, tag: str) -> jax.Array:
-        """One key per example of this device, derived from its global position."""
-        key = self.key(tag)
-        return jax.vmap(lambda i: jax.random.fold_in(key, i))(self.example_indices())
-
     def normal(self, tag: str, shape: tuple[int, ...], dtype=jnp.float32) -> jax.Array:
         """Standard normal noise [batch_size, *shape], the same whatever the device count."""
-        return jax.vmap(lambda k: jax.random.normal(k, shape, dtype))(self.example_keys(tag))
+        return noise.normal(self.key(tag), self.example_indices(), shape, dtype)
 
     def uniform(self, tag: str, shape: tuple[int, ...], dtype=jnp.float32) -> jax.Array:
         """Uniform [0, 1) noise [batch_size, *shape], the same whatever the device count."""
-        return jax.vmap(lambda k: jax.random.uniform(k, shape, dtype))(self.example_keys(tag))
+        return noise.uniform(self.key(tag), self.example_indices(), shape, dtype)
