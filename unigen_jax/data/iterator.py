@@ -16,15 +16,12 @@ deterministic input pipelines, without their dependencies.
 from __future__ import annotations
 
 import functools
-import queue
-import threading
 
 import numpy as np
 
+from unigen_jax.data.background import Background
 from unigen_jax.data.sources import Source
 from unigen_jax.errors import UserInputError
-
-_POLL_SECONDS = 0.05
 
 
 def _check_int(name: str, value, minimum: int) -> int:
@@ -95,25 +92,10 @@ def batch_indices(
     return indices
 
 
-def _produce(source, batch_args: dict, step: int, batches: queue.Queue, stop: threading.Event):
-    """Worker loop: puts (step, batch or exception) for step, step + 1, ... until `stop` is set.
-
-    A plain function (not a method) so that the thread holds no reference to the iterator, which
-    can then be garbage collected and close the thread.
-    """
-    while not stop.is_set():
-        try:
-            item = (step, source.get(batch_indices(step=step, **batch_args)))
-        except BaseException as err:  # handed to the consumer, who re-raises it
-            item = (step, err)
-        while not stop.is_set():
-            try:
-                batches.put(item, timeout=_POLL_SECONDS)
-                break
-            except queue.Full:
-                continue
-        if isinstance(item[1], BaseException):
-            return
+def _host_batches(source, batch_args: dict, step: int):
+    """(step, batch) for step, step + 1, ... (a plain generator: the thread holds no iterator)."""
+    while True:
+        yield step, source.get(batch_indices(step=step, **batch_args))
         step += 1
 
 
@@ -166,17 +148,17 @@ class BatchIterator:
         self.source = source
         self.step = int(start_step)
         self._closed = False
-        self._thread = None
+        self._background = None
         if prefetch:
-            self._batches = queue.Queue(maxsize=prefetch)
-            self._stop = threading.Event()
-            self._thread = threading.Thread(
-                target=_produce,
-                args=(source, self._batch_args, self.step, self._batches, self._stop),
+            self._background = Background(
+                _host_batches(source, self._batch_args, self.step),
+                prefetch,
                 name="unigen_jax-batches",
-                daemon=True,
             )
-            self._thread.start()
+
+    @property
+    def _thread(self):
+        return None if self._background is None else self._background.thread
 
     def __iter__(self):
         return self
@@ -184,40 +166,22 @@ class BatchIterator:
     def __next__(self) -> dict[str, np.ndarray]:
         if self._closed:
             raise StopIteration
-        if self._thread is None:
+        if self._background is None:
             batch = self.source.get(batch_indices(step=self.step, **self._batch_args))
         else:
-            while True:
-                try:
-                    step, batch = self._batches.get(timeout=_POLL_SECONDS)
-                    break
-                except queue.Empty:
-                    if not self._thread.is_alive() and self._batches.empty():
-                        raise RuntimeError("the batch thread stopped unexpectedly") from None
+            step, batch = next(self._background)
             assert step == self.step, (step, self.step)
-            if isinstance(batch, BaseException):
-                self.close()
-                raise batch
         self.step += 1
         return batch
 
     def close(self) -> None:
         """Stops and joins the prefetch thread; later `next()` calls raise StopIteration."""
-        if self._closed:
-            return
         self._closed = True
-        if self._thread is not None:
-            self._stop.set()
-            self._thread.join()
-            while not self._batches.empty():
-                self._batches.get_nowait()
+        if self._background is not None:
+            self._background.close()
 
     def __enter__(self):
         return self
 
     def __exit__(self, *exc_info):
         self.close()
-
-    def __del__(self):
-        if getattr(self, "_thread", None) is not None:
-            self.close()

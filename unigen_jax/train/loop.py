@@ -25,8 +25,9 @@ from unigen_jax.errors import UserInputError
 from unigen_jax.train import images
 from unigen_jax.train.checkpoint import Checkpointer
 from unigen_jax.train.networks import Networks
+from unigen_jax.train.prefetch import DevicePrefetcher, call_sizes
 from unigen_jax.train.state import create_train_state
-from unigen_jax.train.step import make_mesh, make_train_step, replicate, shard_batch
+from unigen_jax.train.step import make_mesh, make_train_step, replicate
 
 NUM_SAMPLES = 64  # an 8x8 grid of images
 NUM_POINTS = 1000  # a scatter plot of 2-D samples
@@ -246,22 +247,15 @@ def train(run: RunConfig, model_config, *, log=print) -> dict:
         f"with {mesh.size} {resolved['platform']} device(s), batch {run.batch_size}, "
         f"steps {start} -> {run.steps}"
     )
+    sizes = call_sizes(start, run.steps, fused=fused, checkpoint_every=run.checkpoint_every)
     with (
         data.BatchIterator(
             source, seed=run.seed, global_batch_size=run.batch_size, start_step=start
         ) as batches,
+        DevicePrefetcher(batches, sizes, mesh) as calls,
         _SigtermFlag() as sigterm,
     ):
-        while step < run.steps:
-            # Fuse `fused` steps per call, but never across a checkpoint or the last step, so
-            # an interrupted and resumed run makes exactly the same calls.
-            next_checkpoint = (step // run.checkpoint_every + 1) * run.checkpoint_every
-            k = fused if step + fused <= min(run.steps, next_checkpoint) else 1
-            host = [next(batches) for _ in range(k)]
-            if k == 1:
-                batch = shard_batch(host[0], mesh)
-            else:
-                batch = shard_batch(jax.tree.map(lambda *b: np.stack(b), *host), mesh, stacked=True)
+        for k, batch in calls:
             t0 = time.perf_counter()
             state, metrics = step_fns[k](state, batch)
             if k not in first_call_done:  # compiles, then runs once
