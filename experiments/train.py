@@ -6,9 +6,11 @@ Model hyperparameters are flags too, one per field of the model's config datacla
 `--loss=hinge --latent_dim=100` for the GAN or `--beta=4 --likelihood=laplace` for the VAE;
 `--help` lists them. Running again on the same workdir resumes from its latest checkpoint.
 
-On a CPU-only host the cores are exposed as separate XLA devices (--cpu_devices; by default
-the largest count up to min(cores, 8) that divides --batch_size), so the data-parallel step
-uses all of them: on 2 cores a DCGAN step runs faster as 2 devices than as 1.
+On a CPU-only host the defaults are the settings `make bench` measured fastest for the model's
+network family (`unigen_jax.train.settings`): convolutional models expose the cores as separate
+XLA devices (the largest count up to min(cores, 8) that divides --batch_size), MLPs on 2-D
+mixtures run on one device with 10 steps fused per call; the VAE fuses 4. --cpu_devices and
+--steps_per_call override them.
 """
 
 from __future__ import annotations
@@ -20,7 +22,10 @@ from absl import flags, logging
 
 from experiments import _cli
 from unigen_jax import models
+from unigen_jax.data.mixtures import MIXTURES
 from unigen_jax.errors import UserInputError
+from unigen_jax.models import common
+from unigen_jax.train import settings
 
 RUN = flags.FLAGS
 flags.DEFINE_string("model", "gan", f"model: one of {', '.join(models.MODEL_NAMES)}")
@@ -34,10 +39,16 @@ flags.DEFINE_integer("num_devices", None, "use only the first N devices (default
 flags.DEFINE_integer(
     "cpu_devices",
     None,
-    "XLA host devices on a CPU-only machine (default: the largest count up to "
-    "min(cores, 8) that divides --batch_size)",
+    "XLA host devices on a CPU-only machine (default: the fastest measured for the model: "
+    "1 for MLPs, else the largest count up to min(cores, 8) that divides --batch_size)",
 )
-flags.DEFINE_integer("steps_per_call", 1, "training steps fused into one compiled call")
+flags.DEFINE_integer(
+    "steps_per_call",
+    None,
+    "training steps fused into one compiled call (default: the fastest measured for the "
+    "model, 10 for MLPs, 4 for the convolutional VAE, else 1; reduced to divide "
+    "--checkpoint_every)",
+)
 flags.DEFINE_integer("log_every", 100, "log metrics every N steps (and at the last)")
 flags.DEFINE_integer("sample_every", 500, "write a sample grid every N steps (and at the last)")
 flags.DEFINE_integer("checkpoint_every", 1000, "checkpoint every N steps (and at the last)")
@@ -97,11 +108,19 @@ def default_cpu_devices(cores: int, batch_size: int) -> int:
     return max(n for n in range(1, min(cores, 8) + 1) if batch_size % n == 0)
 
 
-def _expose_cpu_cores(count: int | None, batch_size: int) -> None:
-    """Before JAX starts its backends: one XLA host device per core (CPU platform only)."""
+def default_settings() -> settings.CpuSettings:
+    """The fastest measured settings for --model on --dataset (with --architecture)."""
+    kind = "vector" if RUN.dataset in MIXTURES else "image"
+    architecture = common.resolve_architecture(RUN.architecture or "auto", kind)
+    return settings.fastest_cpu_settings(RUN.model, architecture)
+
+
+def _expose_cpu_cores(count: int | None, batch_size: int, one_device: bool) -> None:
+    """Before JAX starts its backends: the XLA host device count (CPU platform only)."""
     if "xla_force_host_platform_device_count" in os.environ.get("XLA_FLAGS", ""):
         return
-    count = count or default_cpu_devices(os.cpu_count() or 1, batch_size)
+    if count is None:
+        count = 1 if one_device else default_cpu_devices(os.cpu_count() or 1, batch_size)
     os.environ["XLA_FLAGS"] = (
         os.environ.get("XLA_FLAGS", "") + f" --xla_force_host_platform_device_count={count}"
     ).strip()
@@ -112,10 +131,16 @@ def main(argv):
     _cli.check_no_arguments(argv)
     if RUN.cpu_devices is not None and RUN.cpu_devices < 1:
         raise UserInputError(f"--cpu_devices must be positive, got {RUN.cpu_devices}")
-    _expose_cpu_cores(RUN.cpu_devices, RUN.batch_size)
+    fastest = default_settings()
+    _expose_cpu_cores(RUN.cpu_devices, RUN.batch_size, fastest.one_device)
     from unigen_jax.train.loop import RunConfig, train  # imports JAX backends after XLA_FLAGS
 
     model_config = models.make_config(RUN.model, **model_overrides(RUN.model))
+    steps_per_call = RUN.steps_per_call
+    if steps_per_call is None:
+        steps_per_call = settings.fused_steps_dividing(
+            fastest.steps_per_call, max(RUN.checkpoint_every, 1)
+        )
     run = RunConfig(
         model=RUN.model,
         dataset=RUN.dataset,
@@ -125,7 +150,7 @@ def main(argv):
         seed=RUN.seed,
         data_dir=RUN.data_dir,
         num_devices=RUN.num_devices,
-        steps_per_call=RUN.steps_per_call,
+        steps_per_call=steps_per_call,
         log_every=RUN.log_every,
         sample_every=RUN.sample_every,
         checkpoint_every=RUN.checkpoint_every,

@@ -1,6 +1,7 @@
 """experiments.train answers bad input with one line on stderr, exit status 2, and an
 untouched workdir."""
 
+import json
 import os
 import subprocess
 import sys
@@ -68,3 +69,51 @@ def test_default_cpu_device_count_divides_the_batch():
     assert default_cpu_devices(6, 64) == 4  # 6 and 5 do not divide 64
     assert default_cpu_devices(16, 64) == 8  # at most 8
     assert default_cpu_devices(2, 7) == 1
+
+
+def _train_with_default_devices(workdir, *args):
+    """experiments.train without the test session's forced device count."""
+    env = dict(os.environ)
+    env["XLA_FLAGS"] = env.get("XLA_FLAGS", "").replace(
+        "--xla_force_host_platform_device_count=2", ""
+    )
+    result = subprocess.run(
+        [sys.executable, "-m", "experiments.train", f"--workdir={workdir}", *args],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=env,
+    )
+    assert result.returncode == 0, result.stderr
+    with open(os.path.join(workdir, "config.json")) as f:
+        return json.load(f)
+
+
+def test_defaults_are_the_fastest_measured_settings(tmp_path):
+    from experiments.train import default_cpu_devices
+
+    mlp = _train_with_default_devices(
+        tmp_path / "mlp", "--model=gan", "--dataset=ring8", "--steps=20", "--hidden_sizes=8"
+    )
+    assert (mlp["num_devices"], mlp["steps_per_call"]) == (1, 10)
+    conv = _train_with_default_devices(
+        tmp_path / "conv",
+        "--model=vae",
+        "--dataset=digits",
+        "--steps=6",
+        "--batch_size=8",
+        "--checkpoint_every=6",  # 4 steps per call would straddle it: 3 is used
+        "--base_features=4",
+        "--latent_dim=2",
+    )
+    cores = default_cpu_devices(os.cpu_count() or 1, 8)
+    assert (conv["num_devices"], conv["steps_per_call"]) == (cores, 3)
+
+
+def test_fused_steps_divide_the_checkpoint_interval():
+    from unigen_jax.train.settings import fused_steps_dividing
+
+    assert fused_steps_dividing(10, 1000) == 10
+    assert fused_steps_dividing(4, 6) == 3
+    assert fused_steps_dividing(4, 7) == 1
