@@ -1,21 +1,31 @@
 r"""Training-step benchmark: `python -m experiments.benchmark` (also `make bench`).
 
-For each model at its standard shapes, on 1 and 2 devices (and with K steps fused by
-`lax.scan` for the small MLP GAN): time of the first (compiling) call, steady-state steps/s,
-and, when PyTorch is installed (`pip install torch==2.13.0`, a benchmark-only extra), the same
-architectures and losses in PyTorch eager, measured back to back in the same run, and the ratio.
-Also the achieved FLOP/s of the DCGAN step (FLOPs from XLA's cost analysis) as a share of what
-this machine reaches on a large float32 matmul. Prints a table; writes `benchmark.json`.
-Compare ratios, not absolute figures: the machine is shared and noisy.
+For each model at its standard shapes (DCGAN 28x28x1 and 32x32x3 at batch 64, the VAE at
+batch 128, the 2-D MLP GAN at batch 512), on 1 and 2 devices and with 1 or K steps fused per
+call: the first (compiling) call, steady-state steps/s, the step's XLA buffer sizes and the
+process's peak memory; the same architectures, losses and optimizers in PyTorch eager
+(`experiments/torch_reference.py`, a benchmark-only extra: `pip install torch==2.13.0`), run back
+to back, and the ratio; the achieved FLOP/s (FLOPs from XLA's cost analysis) as a share of what
+this machine reaches on a large float32 matmul; how far the parameters after the first call on
+2 devices are from those on 1 device (||a - b|| / ||a||, same batch, same noise); and for the
+settings `experiments.train` uses by default, steps/s when batches come from the input pipeline (a
+dataset, the host-batch thread and the device-prefetch thread) against one constant batch.
+
+Every measurement runs in a fresh process (`--worker`, internal), so that the device count is
+the process's own and peak memory is the measured variant's alone. Rates are the best of
+`--rounds` rounds of `--steps` steps. Prints a table; writes `benchmark.json`. Compare ratios,
+not absolute figures: the machine is shared and noisy.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import os
 import platform
-import resource
-import statistics
+import subprocess
+import sys
+import tempfile
 import time
 
 from absl import flags, logging
@@ -24,83 +34,182 @@ from experiments import _cli
 from unigen_jax.errors import UserInputError
 
 FLAGS = flags.FLAGS
-flags.DEFINE_integer("steps", 40, "timed steps per configuration (after warm-up)")
+flags.DEFINE_integer("steps", 40, "timed steps per round (rounded up to a multiple of 20)")
+flags.DEFINE_integer("rounds", 3, "timed rounds per measurement; the best round counts")
 flags.DEFINE_list("configs", ["dcgan28", "dcgan32", "vae", "mlp_gan"], "configurations to run")
 flags.DEFINE_string("output_dir", "runs/benchmark", "where benchmark.json is written")
-flags.DEFINE_integer("cpu_devices", 2, "XLA host devices on a CPU-only machine")
 flags.DEFINE_bool("torch", True, "also run the PyTorch eager reference when installed")
+flags.DEFINE_string("worker", None, "internal: run one measurement, given as JSON")
 
-# name -> (model, data kind, shape, batch size, hyperparameters, torch reference name)
+# Steps per round and warm-up steps are multiples of this, so that every variant (1, 4 or 10
+# steps per call) runs the same steps and can be compared parameter for parameter.
+STEP_QUANTUM = 20
+
+
+class Config:
+    """One benchmark configuration: a model at its standard shapes."""
+
+    def __init__(self, model, kind, shape, batch, fused, torch_name, dataset, target=None, **hp):
+        self.model, self.kind, self.shape, self.batch = model, kind, tuple(shape), batch
+        self.fused, self.torch_name, self.dataset, self.target = fused, torch_name, dataset, target
+        self.hyperparameters = hp
+
+    @property
+    def architecture(self) -> str:
+        return "dcgan" if self.kind == "image" else "mlp"
+
+
 CONFIGS = {
-    "dcgan28": ("gan", "image", (28, 28, 1), 64, {}, "dcgan"),
-    "dcgan32": ("gan", "image", (32, 32, 3), 64, {}, "dcgan"),
-    "vae": ("vae", "image", (28, 28, 1), 128, {}, "vae"),
-    "mlp_gan": ("gan", "vector", (2,), 512, {"hidden_sizes": (128, 128)}, "mlp_gan"),
+    # dcgan32 has no offline 32x32x3 dataset here: its pipeline reads random in-memory images.
+    "dcgan28": Config("gan", "image", (28, 28, 1), 64, 4, "dcgan", "mnist5k", target=1.3),
+    "dcgan32": Config("gan", "image", (32, 32, 3), 64, 4, "dcgan", None),
+    "vae": Config("vae", "image", (28, 28, 1), 128, 4, "vae", "mnist5k", target=1.3),
+    "mlp_gan": Config(
+        "gan", "vector", (2,), 512, 10, "mlp_gan", "ring8", target=3.0, hidden_sizes=(128, 128)
+    ),
 }
+PIPELINE_TARGET = 0.95
 
 
-def _time_jax(name, num_devices, steps_per_call, steps):
+# ---------------------------------------------------------------------------------------------
+# Workers: one measurement each, in a fresh process; the result is printed as one JSON line.
+
+
+def _peak_rss_mib() -> float:
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: KiB
+
+
+def _best_rate(run_steps, steps: int, rounds: int) -> float:
+    best = 0.0
+    for _ in range(rounds):
+        start = time.perf_counter()
+        run_steps(steps)
+        best = max(best, steps / (time.perf_counter() - start))
+    return best
+
+
+def _pipeline_source(config: Config):
+    import numpy as np
+
+    from unigen_jax import data
+
+    if config.dataset:
+        return data.get_source(config.dataset, "train", seed=0)
+    rng = np.random.default_rng(0)
+    info = data.DatasetInfo("random", config.kind, config.shape, 0, 5000)
+    images = rng.integers(0, 256, size=(5000, *config.shape), dtype=np.uint8) / np.float32(255)
+    return data.ArraySource(info, images, np.zeros(5000, np.int32))
+
+
+def _jax_worker(spec: dict) -> dict:
+    import itertools
+
     import jax
     import numpy as np
 
-    from unigen_jax import models
-    from unigen_jax.data import DatasetInfo
-    from unigen_jax.train import (
-        create_train_state,
-        make_mesh,
-        make_train_step,
-        replicate,
-        shard_batch,
-    )
+    from unigen_jax import data, models
+    from unigen_jax.train import create_train_state, make_mesh, make_train_step, replicate
+    from unigen_jax.train.prefetch import DevicePrefetcher, shard_calls
 
-    model_name, kind, shape, batch_size, hyperparameters, _ = CONFIGS[name]
-    info = DatasetInfo(name=name, kind=kind, shape=shape, num_classes=0, num_examples=batch_size)
-    model = models.build_model(model_name, models.make_config(model_name, **hyperparameters), info)
-    mesh = make_mesh(num_devices)
+    config = CONFIGS[spec["config"]]
+    devices, fused = spec["devices"], spec["steps_per_call"]
+    steps, rounds = spec["steps"], spec["rounds"]
+    info = data.DatasetInfo("benchmark", config.kind, config.shape, 0, config.batch)
+    model_config = models.make_config(config.model, **config.hyperparameters)
+    model = models.build_model(config.model, model_config, info)
+    mesh = make_mesh(devices)
     rng = np.random.default_rng(0)
-    x = (
-        rng.uniform(size=(batch_size, *shape))
-        if kind == "image"
-        else rng.normal(size=(batch_size, *shape))
-    )
-    batch = {"x": x.astype(np.float32), "label": np.zeros(batch_size, np.int32)}
-    state = replicate(create_train_state(model, batch, 0), mesh)
-    step = make_train_step(model, mesh, steps_per_call=steps_per_call)
-    if steps_per_call > 1:
-        batch = shard_batch(
-            jax.tree.map(lambda b: np.stack([b] * steps_per_call), batch), mesh, stacked=True
-        )
-    else:
-        batch = shard_batch(batch, mesh)
+    x = rng.uniform(size=(config.batch, *config.shape)) if config.kind == "image" else None
+    x = rng.normal(size=(config.batch, *config.shape)) if x is None else x
+    host_batch = {"x": x.astype(np.float32), "label": np.zeros(config.batch, np.int32)}
+    rss_before = _peak_rss_mib()
+    state = replicate(create_train_state(model, host_batch, 0), mesh)
+    step = make_train_step(model, mesh, steps_per_call=fused)
+    _, batch = next(shard_calls(itertools.repeat(host_batch), [fused], mesh))
+
+    def run_constant(n):
+        nonlocal state
+        for _ in range(n // fused):
+            state, _ = step(state, batch)
+        jax.block_until_ready(state)
+
     start = time.perf_counter()
-    state, _ = step(state, batch)
-    jax.block_until_ready(state)
+    run_constant(fused)
     first_call = time.perf_counter() - start
-    calls = max(steps // steps_per_call, 1)
-    for _ in range(2):  # warm-up
-        state, _ = step(state, batch)
-    jax.block_until_ready(state)
-    start = time.perf_counter()
-    for _ in range(calls):
-        state, _ = step(state, batch)
-    jax.block_until_ready(state)
-    seconds = time.perf_counter() - start
-    flops = None
-    if num_devices == 1 and steps_per_call == 1:
-        try:
-            cost = step.lower(state, batch).compile().cost_analysis()
-            cost = cost[0] if isinstance(cost, (list, tuple)) else cost
-            flops = float(cost.get("flops", 0.0)) or None
-        except Exception:  # cost analysis is best-effort; it differs across backends
-            flops = None
-    return {
-        "first_call_sec": first_call,
-        "steps_per_sec": calls * steps_per_call / seconds,
-        "flops_per_step": flops,
-    }
+    _save_params(state.params, spec["params_path"])  # after the first call, to compare
+    run_constant(STEP_QUANTUM - fused)  # warm-up: STEP_QUANTUM steps in all
+    result = {"first_call_sec": first_call}
+    compiled = step.lower(state, batch).compile()
+    memory = compiled.memory_analysis()
+    if memory is not None:
+        buffers = (
+            memory.argument_size_in_bytes
+            + memory.output_size_in_bytes
+            + memory.temp_size_in_bytes
+            - memory.alias_size_in_bytes
+        )
+        result["xla_buffers_mib"] = buffers / 2**20
+    if devices == 1 and fused == 1:
+        cost = compiled.cost_analysis()
+        cost = cost[0] if isinstance(cost, list | tuple) else cost
+        result["flops_per_step"] = float(cost.get("flops", 0.0)) or None
+
+    if not spec["pipeline"]:
+        result["steps_per_sec"] = _best_rate(run_constant, steps, rounds)
+    else:  # interleave constant-batch and pipeline rounds; the pipeline trains its own state
+        pipeline_state = replicate(create_train_state(model, host_batch, 1), mesh)
+        source = _pipeline_source(config)
+        with (
+            data.BatchIterator(source, seed=0, global_batch_size=config.batch) as host,
+            DevicePrefetcher(host, itertools.repeat(fused), mesh) as calls,
+        ):
+
+            def run_pipeline(n):
+                nonlocal pipeline_state
+                for _ in range(n // fused):
+                    _, device_batch = next(calls)
+                    pipeline_state, _ = step(pipeline_state, device_batch)
+                jax.block_until_ready(pipeline_state)
+
+            run_pipeline(STEP_QUANTUM)
+            constant, pipeline = 0.0, 0.0
+            for _ in range(rounds):
+                constant = max(constant, _best_rate(run_constant, steps, 1))
+                pipeline = max(pipeline, _best_rate(run_pipeline, steps, 1))
+        result["steps_per_sec"] = constant
+        result["pipeline_steps_per_sec"] = pipeline
+    result["peak_rss_mib"] = _peak_rss_mib()
+    result["rss_growth_mib"] = result["peak_rss_mib"] - rss_before
+    return result
 
 
-def _matmul_peak_flops():
+def _save_params(params, path: str) -> None:
+    import jax
+    import numpy as np
+
+    leaves = jax.tree_util.tree_leaves_with_path(jax.device_get(params))
+    np.savez(path, **{jax.tree_util.keystr(p): np.asarray(leaf) for p, leaf in leaves})
+
+
+def _torch_worker(spec: dict) -> dict:
+    from experiments import torch_reference
+
+    config = CONFIGS[spec["config"]]
+    kwargs = {"batch_size": config.batch}
+    if config.kind == "image":
+        kwargs["image_shape"] = config.shape
+    rss_before = _peak_rss_mib()
+    result = torch_reference.benchmark_torch(
+        config.torch_name, steps=spec["steps"], warmup=5, rounds=spec["rounds"], **kwargs
+    )
+    peak = _peak_rss_mib()
+    return {**result, "peak_rss_mib": peak, "rss_growth_mib": peak - rss_before}
+
+
+def _peak_worker(spec: dict) -> dict:
+    """Float32 FLOP/s of a 2048 x 2048 matmul, the best of 5."""
     import jax
     import jax.numpy as jnp
 
@@ -108,90 +217,226 @@ def _matmul_peak_flops():
     a = jnp.ones((n, n), jnp.float32)
     matmul = jax.jit(lambda x: x @ x)
     jax.block_until_ready(matmul(a))
-    times = []
+    best = math.inf
     for _ in range(5):
         start = time.perf_counter()
         jax.block_until_ready(matmul(a))
-        times.append(time.perf_counter() - start)
-    return 2 * n**3 / statistics.median(times)
+        best = min(best, time.perf_counter() - start)
+    return {"flops_per_sec": 2 * n**3 / best}
 
 
-def _time_torch(name, steps):
-    try:
-        from experiments import torch_reference
-    except ImportError:
-        return None
-    _, kind, shape, batch_size, hyperparameters, reference = CONFIGS[name]
-    kwargs = {"batch_size": batch_size}
-    if kind == "image":
-        kwargs["image_shape"] = shape
-    return torch_reference.benchmark_torch(reference, steps=steps, **kwargs)
+WORKERS = {"jax": _jax_worker, "torch": _torch_worker, "peak": _peak_worker}
+RESULT_PREFIX = "BENCHMARK_RESULT "
+
+
+def _run_worker(kind: str, spec: dict, devices: int = 1) -> dict:
+    """Runs one measurement in a fresh process with `devices` XLA host devices."""
+    env = dict(os.environ)
+    env["XLA_FLAGS"] = " ".join(
+        [f for f in env.get("XLA_FLAGS", "").split() if "host_platform_device_count" not in f]
+        + [f"--xla_force_host_platform_device_count={devices}"]
+    )
+    command = [sys.executable, "-m", "experiments.benchmark", f"--worker={kind}:{json.dumps(spec)}"]
+    done = subprocess.run(command, capture_output=True, text=True, env=env)
+    for line in done.stdout.splitlines():
+        if line.startswith(RESULT_PREFIX):
+            return json.loads(line[len(RESULT_PREFIX) :])
+    raise RuntimeError(f"benchmark worker {kind} {spec} failed:\n{done.stderr[-3000:]}")
+
+
+def _worker_main(text: str) -> None:
+    kind, _, spec = text.partition(":")
+    print(RESULT_PREFIX + json.dumps(WORKERS[kind](json.loads(spec))), flush=True)
+
+
+# ---------------------------------------------------------------------------------------------
+# The parent: variants, comparisons, the table.
+
+
+def _relative_param_difference(path_a: str, path_b: str) -> float:
+    """||a - b|| / ||a|| over all parameters of two saved states."""
+    import numpy as np
+
+    with np.load(path_a) as a, np.load(path_b) as b:
+        difference = sum(float(np.sum((a[k] - b[k]) ** 2)) for k in a.files)
+        norm = sum(float(np.sum(a[k] ** 2)) for k in a.files)
+    return math.sqrt(difference / norm)
+
+
+def _run_config(name: str, steps: int, with_torch: bool, scratch: str) -> list[dict]:
+    from unigen_jax.train import settings
+
+    config = CONFIGS[name]
+    default = settings.fastest_cpu_settings(config.model, config.architecture)
+    default_devices = 1 if default.one_device else 2
+    torch_rate = None
+    if with_torch:
+        torch_result = _run_worker(
+            "torch", {"config": name, "steps": steps, "rounds": FLAGS.rounds}
+        )
+        torch_rate = torch_result["steps_per_sec"]
+        print(
+            f"{name:8s} PyTorch eager {torch_rate:8.1f} steps/s  peak RSS "
+            f"{torch_result['peak_rss_mib']:.0f} MiB (+{torch_result['rss_growth_mib']:.0f})",
+            flush=True,
+        )
+    rows = []
+    for devices in (1, 2):
+        for fused in (1, config.fused):
+            is_default = (devices, fused) == (default_devices, default.steps_per_call)
+            spec = {
+                "config": name,
+                "devices": devices,
+                "steps_per_call": fused,
+                "steps": steps,
+                "rounds": FLAGS.rounds,
+                "pipeline": is_default,
+                "params_path": os.path.join(scratch, f"{name}_{devices}_{fused}.npz"),
+            }
+            result = _run_worker("jax", spec, devices)
+            row = {
+                "config": name,
+                "devices": devices,
+                "steps_per_call": fused,
+                "train_default": is_default,
+                **result,
+            }
+            if torch_rate:
+                row["torch_steps_per_sec"] = torch_rate
+                row["torch_peak_rss_mib"] = torch_result["peak_rss_mib"]
+                row["torch_rss_growth_mib"] = torch_result["rss_growth_mib"]
+                row["ratio_vs_torch"] = result["steps_per_sec"] / torch_rate
+            one_device = [r for r in rows if (r["devices"], r["steps_per_call"]) == (1, fused)]
+            if devices > 1 and one_device:
+                row["param_difference_vs_1_device"] = _relative_param_difference(
+                    one_device[0]["params_path"], spec["params_path"]
+                )
+            row["params_path"] = spec["params_path"]
+            rows.append(row)
+            _print_row(row)
+    flops = rows[0].get("flops_per_step")
+    for row in rows:
+        row.pop("params_path", None)
+        if flops:
+            row["flops_per_step"] = flops
+            row["achieved_flops_per_sec"] = flops * row["steps_per_sec"]
+    return rows
+
+
+def _print_row(row: dict) -> None:
+    parts = [
+        f"{row['config']:8s} devices={row['devices']} steps/call={row['steps_per_call']:2d}",
+        f"first call {row['first_call_sec']:5.1f}s",
+        f"{row['steps_per_sec']:8.1f} steps/s",
+    ]
+    if "ratio_vs_torch" in row:
+        parts.append(f"= {row['ratio_vs_torch']:.2f}x torch")
+    if "pipeline_steps_per_sec" in row:
+        share = row["pipeline_steps_per_sec"] / row["steps_per_sec"]
+        parts.append(f"pipeline {row['pipeline_steps_per_sec']:.1f} ({100 * share:.0f}%)")
+    if "xla_buffers_mib" in row:
+        parts.append(f"XLA buffers {row['xla_buffers_mib']:.0f} MiB")
+    parts.append(f"peak RSS {row['peak_rss_mib']:.0f} MiB")
+    if "param_difference_vs_1_device" in row:
+        parts.append(f"params vs 1 device {row['param_difference_vs_1_device']:.0e}")
+    print("  ".join(parts) + ("  [train default]" if row["train_default"] else ""), flush=True)
+
+
+def _summary(rows: list[dict], peak: float) -> list[dict]:
+    """Per config: the fastest variant, its ratio against the target, the pipeline share."""
+    lines = []
+    for name in dict.fromkeys(row["config"] for row in rows):
+        config = CONFIGS[name]
+        own = [row for row in rows if row["config"] == name]
+        best = max(own, key=lambda row: row["steps_per_sec"])
+        default = next(row for row in own if row["train_default"])
+        entry = {
+            "config": name,
+            "best_devices": best["devices"],
+            "best_steps_per_call": best["steps_per_call"],
+            "best_steps_per_sec": best["steps_per_sec"],
+            "train_default_steps_per_sec": default["steps_per_sec"],
+            "pipeline_share": default["pipeline_steps_per_sec"] / default["steps_per_sec"],
+            "pipeline_target": PIPELINE_TARGET,
+        }
+        if "ratio_vs_torch" in best:
+            entry["ratio_vs_torch"] = best["ratio_vs_torch"]
+            entry["target_ratio"] = config.target
+            entry["target_met"] = (
+                None if config.target is None else best["ratio_vs_torch"] >= (config.target)
+            )
+        if best.get("flops_per_step"):
+            entry["share_of_matmul_peak"] = best["achieved_flops_per_sec"] / peak
+        lines.append(entry)
+    return lines
+
+
+def _print_summary(summary: list[dict], peak: float) -> None:
+    print(f"\nfloat32 matmul peak: {peak / 1e9:.0f} GFLOP/s")
+    for entry in summary:
+        text = (
+            f"{entry['config']:8s} fastest: {entry['best_devices']} device(s), "
+            f"{entry['best_steps_per_call']} step(s)/call, {entry['best_steps_per_sec']:.1f} "
+            "steps/s"
+        )
+        if "ratio_vs_torch" in entry:
+            text += f" = {entry['ratio_vs_torch']:.2f}x PyTorch eager"
+            if entry["target_ratio"]:
+                verdict = "met" if entry["target_met"] else "NOT met"
+                text += f" (target {entry['target_ratio']}x: {verdict})"
+        if "share_of_matmul_peak" in entry:
+            text += f"; {100 * entry['share_of_matmul_peak']:.0f}% of the matmul peak"
+        share = entry["pipeline_share"]
+        verdict = "met" if share >= PIPELINE_TARGET else "NOT met"
+        text += (
+            f"; input pipeline at the train defaults: {100 * share:.0f}% of constant-batch "
+            f"steps/s (target {100 * PIPELINE_TARGET:.0f}%: {verdict})"
+        )
+        print(text)
 
 
 def main(argv):
     logging.set_verbosity(logging.ERROR)
     _cli.check_no_arguments(argv)
+    if FLAGS.worker:
+        _worker_main(FLAGS.worker)
+        return
     unknown = [c for c in FLAGS.configs if c not in CONFIGS]
     if unknown:
         raise UserInputError(f"unknown config {unknown[0]!r}; choose from: {', '.join(CONFIGS)}")
-    if FLAGS.steps <= 0 or FLAGS.cpu_devices <= 0:
-        raise UserInputError("--steps and --cpu_devices must be positive")
-    os.environ["XLA_FLAGS"] = (
-        os.environ.get("XLA_FLAGS", "")
-        + f" --xla_force_host_platform_device_count={FLAGS.cpu_devices}"
-    )
-    import jax
-
-    torch_available = False
+    if FLAGS.steps <= 0 or FLAGS.rounds <= 0:
+        raise UserInputError("--steps and --rounds must be positive")
+    steps = math.ceil(FLAGS.steps / STEP_QUANTUM) * STEP_QUANTUM
+    with_torch = False
     if FLAGS.torch:
         try:
             import torch  # noqa: F401
 
-            torch_available = True
+            with_torch = True
         except ImportError:
             print("PyTorch is not installed: JAX figures only (pip install torch==2.13.0)")
-    device_counts = sorted({1, min(2, len(jax.devices()))})
     rows = []
-    for name in FLAGS.configs:
-        variants = [(d, 1) for d in device_counts]
-        if name == "mlp_gan":
-            variants += [(d, 10) for d in device_counts]
-        torch_figures = _time_torch(name, FLAGS.steps) if torch_available else None
-        for devices, fused in variants:
-            result = _time_jax(name, devices, fused, FLAGS.steps)
-            row = {"config": name, "devices": devices, "steps_per_call": fused, **result}
-            if torch_figures:
-                row["torch_steps_per_sec"] = torch_figures["steps_per_sec"]
-                row["ratio_vs_torch"] = result["steps_per_sec"] / torch_figures["steps_per_sec"]
-            rows.append(row)
-            ratio = f"{row['ratio_vs_torch']:.2f}x" if "ratio_vs_torch" in row else "-"
-            torch_rate = f"{row['torch_steps_per_sec']:.1f}" if torch_figures else "-"
-            print(
-                f"{name:8s} devices={devices} steps_per_call={fused:2d}  first call "
-                f"{result['first_call_sec']:.1f}s  {result['steps_per_sec']:8.1f} steps/s  "
-                f"torch {torch_rate} steps/s  ratio {ratio}",
-                flush=True,
-            )
-    peak = _matmul_peak_flops()
+    with tempfile.TemporaryDirectory() as scratch:
+        for name in FLAGS.configs:
+            rows += _run_config(name, steps, with_torch, scratch)
+    peak = _run_worker("peak", {})["flops_per_sec"]
     for row in rows:
-        if row.get("flops_per_step"):
-            row["achieved_flops_per_sec"] = row["flops_per_step"] * row["steps_per_sec"]
+        if row.get("achieved_flops_per_sec"):
             row["share_of_matmul_peak"] = row["achieved_flops_per_sec"] / peak
-            print(
-                f"{row['config']}: {row['flops_per_step'] / 1e9:.2f} GFLOP/step, "
-                f"{row['achieved_flops_per_sec'] / 1e9:.1f} GFLOP/s = "
-                f"{100 * row['share_of_matmul_peak']:.0f}% of the {peak / 1e9:.0f} GFLOP/s "
-                "float32 matmul peak"
-            )
+    summary = _summary(rows, peak)
+    _print_summary(summary, peak)
+    import jax
+
     report = {
         "date": time.strftime("%Y-%m-%d"),
         "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores",
         "jax_version": jax.__version__,
-        "platform": jax.devices()[0].platform,
+        "torch": with_torch,
         "matmul_peak_flops_per_sec": peak,
-        "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-        "timed_steps": FLAGS.steps,
+        "steps_per_round": steps,
+        "rounds": FLAGS.rounds,
         "rows": rows,
+        "summary": summary,
     }
     os.makedirs(FLAGS.output_dir, exist_ok=True)
     path = os.path.join(FLAGS.output_dir, "benchmark.json")

@@ -141,6 +141,7 @@ def _wait_for_results(step):
     def blocking_step(*args):
         return jax.block_until_ready(step(*args))
 
+    blocking_step.lower = step.lower  # for cost and memory analysis, as on the jitted step
     return blocking_step
 
 
