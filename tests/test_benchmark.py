@@ -19,7 +19,7 @@ def _benchmark(*args):
 
 
 def test_tiny_benchmark_writes_its_table(tmp_path):
-    result = _benchmark("--steps=2", "--configs=mlp_gan", f"--output_dir={tmp_path}")
+    result = _benchmark("--steps=2", "--passes=1", "--configs=mlp_gan", f"--output_dir={tmp_path}")
     assert result.returncode == 0, result.stderr[-2000:]
     with open(tmp_path / "benchmark.json") as f:
         report = json.load(f)
