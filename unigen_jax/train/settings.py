@@ -10,11 +10,16 @@ Which is faster depends on the model's size (BENCHMARKS.md, 2-core x86 CPU, jax 
     0.7x), with K = 10 steps per call.
 
 `experiments.train` uses these unless --cpu_devices / --steps_per_call are given.
+
+Whatever the settings, the training step on a CPU mesh is compiled with `CPU_COMPILER_OPTIONS`
+(see `cpu_compiler_options`).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import functools
+import logging
 
 
 @dataclasses.dataclass(frozen=True)
@@ -44,3 +49,32 @@ def fused_steps_dividing(preferred: int, checkpoint_every: int) -> int:
     """`preferred` if it divides `checkpoint_every` (resumed runs must repeat the same calls),
     else the largest divisor of `checkpoint_every` below it."""
     return max(k for k in range(1, preferred + 1) if checkpoint_every % k == 0)
+
+
+# XLA:CPU in jaxlib 0.10 hands dots, convolutions and reductions to the YNNPACK library. On the
+# 2-core x86 CPU its convolutions ran the DCGAN's 4x4 stride-2 convolution of 64 x 14 x 14 x 64
+# images at 95 GFLOP/s against 161 for XLA's own (Eigen) kernels, and its dots the MLP GAN's
+# 512 x 128 x 128 matmuls at 84 GFLOP/s against 110; its reductions (BatchNorm statistics) beat
+# XLA's. Whole steps, same process, best of 6 rounds: DCGAN 28x28 on one device 8.6 steps/s
+# with the defaults, 11.0 with YNNPACK for reductions only, 9.5 with no YNNPACK at all; MLP GAN
+# 334 against 411. So the training step keeps YNNPACK for reductions only.
+CPU_COMPILER_OPTIONS = {"xla_cpu_experimental_ynn_fusion_type": "LIBRARY_FUSION_TYPE_REDUCE"}
+
+
+@functools.cache
+def cpu_compiler_options() -> dict[str, str]:
+    """`CPU_COMPILER_OPTIONS` if this jaxlib's XLA:CPU accepts them, else {} (with a warning).
+
+    The options name an experimental XLA field; a jaxlib without it rejects the compilation,
+    so they are tried once on a one-line program first.
+    """
+    import jax
+    import jax.numpy as jnp
+
+    try:
+        probe = jax.jit(lambda x: jnp.sum(x * x), compiler_options=CPU_COMPILER_OPTIONS)
+        jax.block_until_ready(probe(jnp.ones((2, 2), jnp.float32, device=jax.devices("cpu")[0])))
+    except Exception as error:  # noqa: BLE001 - any rejection means: compile without them
+        logging.warning("XLA:CPU rejected %s (%s); using its defaults", CPU_COMPILER_OPTIONS, error)
+        return {}
+    return dict(CPU_COMPILER_OPTIONS)
