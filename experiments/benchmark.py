@@ -13,7 +13,9 @@ dataset, the host-batch thread and the device-prefetch thread) against one const
 
 Every measurement runs in a fresh process (`--worker`, internal), so that the device count is
 the process's own and peak memory is the measured variant's alone. Rates are the best of
-`--rounds` rounds of `--steps` steps, and every measurement (PyTorch's too) is repeated in
+`--rounds` rounds of at least `--round_seconds` each (whole multiples of 20 steps, counted from
+the warm-up's rate, so that a fast model is not timed over a few milliseconds), and every
+measurement (PyTorch's too) is repeated in
 `--passes` passes over the model's variants, the best pass counting: on a shared machine a
 neighbour's load can slow one process by 30%. The matmul peak is the better of a run before and
 one after. "First call" is a cold compile (the persistent compilation cache is off in the
@@ -38,7 +40,9 @@ from experiments import _cli
 from unigen_jax.errors import UserInputError
 
 FLAGS = flags.FLAGS
-flags.DEFINE_integer("steps", 40, "timed steps per round (rounded up to a multiple of 20)")
+flags.DEFINE_float(
+    "round_seconds", 1.0, "least duration of a timed round (0: one quantum of 20 steps)"
+)
 flags.DEFINE_integer("rounds", 3, "timed rounds per measurement; the best round counts")
 flags.DEFINE_integer("passes", 2, "passes over all measurements; the best pass counts")
 flags.DEFINE_list("configs", ["dcgan28", "dcgan32", "vae", "mlp_gan"], "configurations to run")
@@ -86,6 +90,11 @@ def _peak_rss_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: KiB
 
 
+def steps_per_round(rate: float, seconds: float) -> int:
+    """Whole multiples of STEP_QUANTUM lasting at least `seconds` at `rate` steps/s."""
+    return STEP_QUANTUM * max(1, math.ceil(rate * seconds / STEP_QUANTUM))
+
+
 def _best_rate(run_steps, steps: int, rounds: int) -> float:
     best = 0.0
     for _ in range(rounds):
@@ -121,7 +130,7 @@ def _jax_worker(spec: dict) -> dict:
     jax.config.update("jax_enable_compilation_cache", False)  # first call = a cold compile
     config = CONFIGS[spec["config"]]
     devices, fused = spec["devices"], spec["steps_per_call"]
-    steps, rounds = spec["steps"], spec["rounds"]
+    rounds = spec["rounds"]
     info = data.DatasetInfo("benchmark", config.kind, config.shape, 0, config.batch)
     model_config = models.make_config(config.model, **config.hyperparameters)
     model = models.build_model(config.model, model_config, info)
@@ -142,11 +151,22 @@ def _jax_worker(spec: dict) -> dict:
         jax.block_until_ready(state)
 
     start = time.perf_counter()
-    run_constant(fused)
+    state, metrics = step(state, batch)
+    jax.block_until_ready(state)
     first_call = time.perf_counter() - start
-    _save_params(state.params, spec["params_path"])  # after the first call, to compare
+    # After the first call, to compare with 1 device: its parameters, and the first step's
+    # losses and gradient norms (computed from the same parameters on every device count).
+    _save_params(state.params, spec["params_path"])
+    first_step = jax.tree.map(lambda m: np.asarray(m).reshape(-1)[0], jax.device_get(metrics))
+    start = time.perf_counter()
     run_constant(STEP_QUANTUM - fused)  # warm-up: STEP_QUANTUM steps in all
-    result = {"first_call_sec": first_call}
+    warm_rate = (STEP_QUANTUM - fused) / (time.perf_counter() - start)
+    steps = steps_per_round(warm_rate, spec["round_seconds"])
+    result = {
+        "first_call_sec": first_call,
+        "steps_per_round": steps,
+        "first_step_metrics": {name: float(value) for name, value in first_step.items()},
+    }
     compiled = step.lower(state, batch).compile()
     memory = compiled.memory_analysis()
     if memory is not None:
@@ -208,7 +228,11 @@ def _torch_worker(spec: dict) -> dict:
         kwargs["image_shape"] = config.shape
     rss_before = _peak_rss_mib()
     result = torch_reference.benchmark_torch(
-        config.torch_name, steps=spec["steps"], warmup=5, rounds=spec["rounds"], **kwargs
+        config.torch_name,
+        round_seconds=spec["round_seconds"],
+        warmup=5,
+        rounds=spec["rounds"],
+        **kwargs,
     )
     peak = _peak_rss_mib()
     return {**result, "peak_rss_mib": peak, "rss_growth_mib": peak - rss_before}
@@ -280,7 +304,12 @@ def _best_of_passes(results: list[dict]) -> dict:
     return merged
 
 
-def _run_config(name: str, steps: int, with_torch: bool, scratch: str) -> list[dict]:
+def _relative_metric_difference(a: dict, b: dict) -> float:
+    """max over metrics of |a - b| / max(|a|, 1e-6): the first step's losses and grad norms."""
+    return max(abs(a[k] - b[k]) / max(abs(a[k]), 1e-6) for k in a)
+
+
+def _run_config(name: str, round_seconds: float, with_torch: bool, scratch: str) -> list[dict]:
     """Every variant of config `name` (and PyTorch), each measured once per pass."""
     from unigen_jax.train import settings
 
@@ -292,14 +321,14 @@ def _run_config(name: str, steps: int, with_torch: bool, scratch: str) -> list[d
     for index in range(FLAGS.passes):
         print(f"{name}: pass {index + 1} of {FLAGS.passes} ...", flush=True)
         if with_torch:
-            spec = {"config": name, "steps": steps, "rounds": FLAGS.rounds}
+            spec = {"config": name, "round_seconds": round_seconds, "rounds": FLAGS.rounds}
             torch_runs.append(_run_worker("torch", spec))
         for devices, fused in variants:
             spec = {
                 "config": name,
                 "devices": devices,
                 "steps_per_call": fused,
-                "steps": steps,
+                "round_seconds": round_seconds,
                 "rounds": FLAGS.rounds,
                 "pipeline": (devices, fused) == (default_devices, default.steps_per_call),
                 "params_path": os.path.join(scratch, f"{name}_{devices}_{fused}.npz"),
@@ -327,6 +356,9 @@ def _run_config(name: str, steps: int, with_torch: bool, scratch: str) -> list[d
             row["param_difference_vs_1_device"] = _relative_param_difference(
                 os.path.join(scratch, f"{name}_1_{fused}.npz"),
                 os.path.join(scratch, f"{name}_{devices}_{fused}.npz"),
+            )
+            row["first_step_metric_difference_vs_1_device"] = _relative_metric_difference(
+                jax_runs[1, fused][0]["first_step_metrics"], row["first_step_metrics"]
             )
         if with_torch:
             row["torch_steps_per_sec"] = best_torch["steps_per_sec"]
@@ -359,7 +391,10 @@ def _print_row(row: dict) -> None:
         parts.append(f"XLA buffers {row['xla_buffers_mib']:.0f} MiB")
     parts.append(f"peak RSS {row['peak_rss_mib']:.0f} MiB")
     if "param_difference_vs_1_device" in row:
-        parts.append(f"params vs 1 device {row['param_difference_vs_1_device']:.0e}")
+        parts.append(
+            f"vs 1 device: first-step losses {row['first_step_metric_difference_vs_1_device']:.0e}"
+            f", params after the first call {row['param_difference_vs_1_device']:.0e}"
+        )
     print("  ".join(parts) + ("  [train default]" if row["train_default"] else ""), flush=True)
 
 
@@ -425,9 +460,8 @@ def main(argv):
     unknown = [c for c in FLAGS.configs if c not in CONFIGS]
     if unknown:
         raise UserInputError(f"unknown config {unknown[0]!r}; choose from: {', '.join(CONFIGS)}")
-    if min(FLAGS.steps, FLAGS.rounds, FLAGS.passes) <= 0:
-        raise UserInputError("--steps, --rounds and --passes must be positive")
-    steps = math.ceil(FLAGS.steps / STEP_QUANTUM) * STEP_QUANTUM
+    if min(FLAGS.rounds, FLAGS.passes) <= 0 or FLAGS.round_seconds < 0:
+        raise UserInputError("--rounds and --passes must be positive, --round_seconds >= 0")
     with_torch = False
     if FLAGS.torch:
         try:
@@ -440,7 +474,7 @@ def main(argv):
     rows = []
     with tempfile.TemporaryDirectory() as scratch:
         for name in FLAGS.configs:
-            rows += _run_config(name, steps, with_torch, scratch)
+            rows += _run_config(name, FLAGS.round_seconds, with_torch, scratch)
     peak = max(peak, _run_worker("peak", {})["flops_per_sec"])  # before and after: the better
     for row in rows:
         if row.get("achieved_flops_per_sec"):
@@ -455,7 +489,7 @@ def main(argv):
         "jax_version": jax.__version__,
         "torch": with_torch,
         "matmul_peak_flops_per_sec": peak,
-        "steps_per_round": steps,
+        "round_seconds": FLAGS.round_seconds,
         "rounds": FLAGS.rounds,
         "passes": FLAGS.passes,
         "rows": rows,

@@ -318,22 +318,34 @@ def make_torch_step(
 
 
 def benchmark_torch(
-    model: str, *, steps: int = 20, warmup: int = 3, rounds: int = 1, **kwargs
+    model: str,
+    *,
+    steps: int | None = None,
+    round_seconds: float = 1.0,
+    warmup: int = 3,
+    rounds: int = 1,
+    **kwargs,
 ) -> dict:
     """Times `rounds` rounds of `steps` training steps after `warmup` ones.
 
     steps_per_sec is the best round's mean rate, as for the JAX steps in experiments.benchmark.
+    With steps=None, a round is as many steps as last at least `round_seconds` at the warm-up's
+    rate (at least `warmup`).
     """
     step_fn, _ = make_torch_step(model, **kwargs)
+    start = time.perf_counter()
     for _ in range(warmup):
         step_fn()
+    if steps is None:
+        warm_rate = warmup / (time.perf_counter() - start)
+        steps = max(warmup, math.ceil(warm_rate * round_seconds))
     best = 0.0
     for _ in range(rounds):
         start = time.perf_counter()
         for _ in range(steps):
             step_fn()
         best = max(best, steps / (time.perf_counter() - start))
-    return {"steps_per_sec": best, "threads": torch.get_num_threads()}
+    return {"steps_per_sec": best, "steps_per_round": steps, "threads": torch.get_num_threads()}
 
 
 if __name__ == "__main__":

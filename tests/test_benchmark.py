@@ -19,13 +19,22 @@ def _benchmark(*args):
 
 
 def test_tiny_benchmark_writes_its_table(tmp_path):
-    result = _benchmark("--steps=2", "--passes=1", "--configs=mlp_gan", f"--output_dir={tmp_path}")
+    result = _benchmark(
+        "--round_seconds=0",
+        "--rounds=1",
+        "--passes=1",
+        "--configs=mlp_gan",
+        f"--output_dir={tmp_path}",
+    )
     assert result.returncode == 0, result.stderr[-2000:]
     with open(tmp_path / "benchmark.json") as f:
         report = json.load(f)
     variants = {(row["devices"], row["steps_per_call"]) for row in report["rows"]}
     assert variants == {(1, 1), (2, 1), (1, 10), (2, 10)}
     assert all(row["steps_per_sec"] > 0 for row in report["rows"])
+    # Two devices take the same first step as one, within float32 rounding.
+    two_device_rows = [row for row in report["rows"] if row["devices"] == 2]
+    assert all(row["first_step_metric_difference_vs_1_device"] < 1e-5 for row in two_device_rows)
     assert report["matmul_peak_flops_per_sec"] > 0
 
 
