@@ -489,6 +489,36 @@ def _print_summary(summary: list[dict], peak: float, hidden_matmul: float) -> No
         print(text)
 
 
+def markdown_table(rows: list[dict]) -> str:
+    """The rows as the Markdown table of BENCHMARKS.md."""
+    lines = [
+        "| config | devices | steps/call | first call | JAX steps/s | PyTorch steps/s | ratio "
+        "| input pipeline | XLA buffers | peak RSS (PyTorch) | 2 vs 1 device: first step "
+        "| 2 vs 1 device: params |",
+        "|" + " --- |" * 12,
+    ]
+    for row in rows:
+        torch_rate = row.get("torch_steps_per_sec")
+        pipeline = row.get("pipeline_steps_per_sec")
+        cells = [
+            row["config"] + (" (train default)" if row["train_default"] else ""),
+            str(row["devices"]),
+            str(row["steps_per_call"]),
+            f"{row['first_call_sec']:.1f} s",
+            f"{row['steps_per_sec']:.1f}",
+            f"{torch_rate:.1f}" if torch_rate else "-",
+            f"{row['ratio_vs_torch']:.2f}x" if torch_rate else "-",
+            f"{pipeline:.1f} ({100 * pipeline / row['steps_per_sec']:.0f}%)" if pipeline else "",
+            f"{row.get('xla_buffers_mib', 0):.0f} MiB",
+            f"{row['peak_rss_mib']:.0f} MiB"
+            + (f" ({row['torch_peak_rss_mib']:.0f} MiB)" if torch_rate else ""),
+            f"{row['first_step_metric_difference_vs_1_device']:.0e}" if row["devices"] > 1 else "",
+            f"{row['param_difference_vs_1_device']:.0e}" if row["devices"] > 1 else "",
+        ]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
 def main(argv):
     logging.set_verbosity(logging.ERROR)
     _cli.check_no_arguments(argv)
@@ -521,6 +551,7 @@ def main(argv):
             row["share_of_matmul_peak"] = row["achieved_flops_per_sec"] / peak
     summary = _summary(rows, peak)
     _print_summary(summary, peak, hidden_matmul)
+    print("\n" + markdown_table(rows) + "\n")
     import jax
 
     report = {
