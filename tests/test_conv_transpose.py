@@ -10,6 +10,7 @@ from jax import lax
 from jax.test_util import check_grads
 
 from unigen_jax.nets import FastConvTranspose, conv_transpose
+from unigen_jax.nets.conv_transpose import input_dilated_conv
 
 # (height, width, kernel, stride, padding, in_features, out_features)
 CONFIGS = [
@@ -22,6 +23,7 @@ CONFIGS = [
     (6, 6, 4, 2, ((1, 2), (0, 3)), 3, 2),  # explicit padding of the dilated input
     (6, 5, 3, 2, ((4, 5), (3, 0)), 3, 2),  # padding wider than the kernel: cotangent cropped
     (5, 5, 5, 3, "SAME", 2, 2),  # stride 3
+    (7, 7, 4, 2, "SAME", 3, 16),  # forward as phases (input_dilated_conv from 16 features on)
 ]
 IDS = [
     f"{h}x{w}-k{k}-s{s}-{p if isinstance(p, str) else 'pairs'}-{i}to{o}"
@@ -155,3 +157,72 @@ def test_rejects_unsupported_padding():
         conv_transpose(x, kernel, 2, "CIRCULAR")
     with pytest.raises(ValueError, match="channels"):
         conv_transpose(x, jnp.ones((3, 3, 2, 1)), 2, "SAME")
+
+
+# Per-axis (low, high) paddings of the dilated input for `input_dilated_conv`: zero, asymmetric,
+# wider than the kernel, and negative (cropping), differing between the two axes.
+DILATED_PADS = [
+    ((0, 0), (0, 0)),
+    ((1, 2), (3, 0)),
+    ((3, 1), (0, 2)),
+    ((4, 0), (2, 5)),
+    ((-1, 2), (2, -2)),
+]
+
+
+@pytest.mark.parametrize("dilation", [1, 2, 3, (2, 3)], ids=["1", "2", "3", "2x3"])
+@pytest.mark.parametrize("out_features", [2, 16], ids=["lax-fallback", "phases"])
+def test_input_dilated_conv_matches_lax(dilation, out_features):
+    """Equal to lax's input-dilated conv for kernels 1..6, odd and even sizes, any padding."""
+    rng = np.random.default_rng(6)
+    input_shape = (4, 7)
+    dilation_pair = (dilation, dilation) if isinstance(dilation, int) else dilation
+    arrays, all_pads = [], []
+    for kernel_size in range(1, 6):
+        kernel_shape = (kernel_size, kernel_size + 1)
+        for pads in DILATED_PADS:
+            axes = zip(input_shape, dilation_pair, pads, kernel_shape, strict=True)
+            if any((n - 1) * s + 1 + lo + hi - k + 1 < 1 for n, s, (lo, hi), k in axes):
+                continue  # empty output
+            x = rng.standard_normal((2, *input_shape, 3)).astype(np.float32)
+            kernel = rng.standard_normal((*kernel_shape, 3, out_features)).astype(np.float32)
+            arrays.append((x, kernel))
+            all_pads.append(pads)
+
+    @jax.jit
+    def both(arrays):  # one compilation for all cases
+        return [
+            (
+                input_dilated_conv(x, kernel, dilation, pads),
+                lax.conv_general_dilated(
+                    x,
+                    kernel,
+                    (1, 1),
+                    pads,
+                    lhs_dilation=dilation_pair,
+                    dimension_numbers=("NHWC", "HWIO", "NHWC"),
+                ),
+            )
+            for (x, kernel), pads in zip(arrays, all_pads, strict=True)
+        ]
+
+    assert len(arrays) >= 20
+    for (actual, expected), (x, kernel), pads in zip(both(arrays), arrays, all_pads, strict=True):
+        assert actual.shape == expected.shape, (x.shape, kernel.shape, pads)
+        _assert_close(actual, expected)
+
+
+def test_input_dilated_conv_skips_the_zeros_with_enough_features():
+    """From 16 output features on, no convolution dilates its input; below, one conv does."""
+    x = jnp.ones((2, 7, 7, 3))
+    for out_features, expected in [(16, (1, 1)), (15, (2, 2))]:
+        kernel = jnp.ones((4, 4, 3, out_features))
+        jaxpr = jax.make_jaxpr(lambda x, k: input_dilated_conv(x, k, 2, ((2, 2), (2, 2))))(
+            x, kernel
+        )
+        dilations = {
+            tuple(eqn.params["lhs_dilation"])
+            for eqn in jaxpr.jaxpr.eqns
+            if eqn.primitive.name == "conv_general_dilated"
+        }
+        assert dilations == {expected}

@@ -1,4 +1,4 @@
-"""Flax linen networks: the DCGAN and MLP families, and a fast transposed convolution.
+"""Flax linen networks: the DCGAN and MLP families, and fast strided / transposed convolutions.
 
 Conventions (relied on by the training engine): images are float32 in [0, 1], NHWC; DCGAN
 discriminators and encoders map them to [-1, 1] first; generators return pre-activation
@@ -16,16 +16,19 @@ from unigen_jax.nets.dcgan import (
     dcgan_generator_layout,
 )
 from unigen_jax.nets.mlp import MLPDiscriminator, MLPEncoder, MLPGenerator
+from unigen_jax.nets.strided_conv import FastConv, strided_conv
 
 __all__ = [
     "DCGANDiscriminator",
     "DCGANEncoder",
     "DCGANGenerator",
     "DCGANTrunk",
+    "FastConv",
     "FastConvTranspose",
     "MLPDiscriminator",
     "MLPEncoder",
     "MLPGenerator",
     "conv_transpose",
     "dcgan_generator_layout",
+    "strided_conv",
 ]

@@ -39,6 +39,7 @@ from unigen_jax.nets._layers import (
     to_signed,
 )
 from unigen_jax.nets.conv_transpose import FastConvTranspose
+from unigen_jax.nets.strided_conv import FastConv
 
 NORMALIZATIONS = ("batch", "layer", "none")
 
@@ -157,7 +158,8 @@ class DCGANTrunk(nn.Module):
     x in [0, 1] -> 2x - 1 -> [Conv(4x4, stride 2) -> norm -> LeakyReLU(0.2)] x n -> flatten,
     channels base_features * 2**i, no normalization after the first conv (Radford et al. 2016,
     sec. 3). n halves H while it is even and above 7 (28 -> 7x7, 32 -> 4x4, 64 -> 4x4), at least
-    once; SAME padding rounds odd sizes up.
+    once; SAME padding rounds odd sizes up. The convs are `FastConv`s: `nn.Conv`'s parameters
+    and values, with a faster input gradient on CPU.
 
     Attributes:
       base_features: channels of the first conv.
@@ -189,7 +191,7 @@ class DCGANTrunk(nn.Module):
         x = to_signed(images)
         for i in range(num_downsamplings):
             normalize = i > 0 and self.normalization != "none"
-            x = nn.Conv(
+            x = FastConv(
                 self.base_features * 2**i,
                 kernel_size=(self.kernel_size, self.kernel_size),
                 strides=(2, 2),
