@@ -7,10 +7,9 @@ Model hyperparameters are flags too, one per field of the model's config datacla
 `--help` lists them. Running again on the same workdir resumes from its latest checkpoint.
 
 On a CPU-only host the defaults are the settings `make bench` measured fastest for the model's
-network family (`unigen_jax.train.settings`): convolutional models expose the cores as separate
-XLA devices (the largest count up to min(cores, 8) that divides --batch_size), MLPs on 2-D
-mixtures run on one device with 10 steps fused per call; the VAE fuses 4. --cpu_devices and
---steps_per_call override them.
+network family (`unigen_jax.train.settings`): one XLA device whose kernels use every core, with
+10 steps fused per call for MLPs on 2-D mixtures and 4 for the convolutional VAE.
+--cpu_devices (e.g. one device per core) and --steps_per_call override them.
 """
 
 from __future__ import annotations
@@ -39,8 +38,9 @@ flags.DEFINE_integer("num_devices", None, "use only the first N devices (default
 flags.DEFINE_integer(
     "cpu_devices",
     None,
-    "XLA host devices on a CPU-only machine (default: the fastest measured for the model: "
-    "1 for MLPs, else the largest count up to min(cores, 8) that divides --batch_size)",
+    "XLA host devices on a CPU-only machine (default: the fastest measured for the model, "
+    "1 for every measured family; a model measured faster on several gets the largest count "
+    "up to min(cores, 8) that divides --batch_size)",
 )
 flags.DEFINE_integer(
     "steps_per_call",

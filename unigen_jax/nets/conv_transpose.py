@@ -62,6 +62,20 @@ _KERNEL_GRAD_DIMS = ("CHWN", "IHWO", "HWCN")
 _MIN_PHASE_FEATURES = 16
 
 
+def check_conv_operands(name: str, x: jax.Array, kernel: jax.Array) -> None:
+    """Raises a ValueError unless x is [batch, h, w, c] and kernel [kh, kw, c, out]."""
+    if x.ndim != 4 or kernel.ndim != 4:
+        raise ValueError(
+            f"{name} expects x [batch, h, w, c] and kernel [kh, kw, in, out], got shapes "
+            f"{x.shape} and {kernel.shape}."
+        )
+    if x.shape[-1] != kernel.shape[2]:
+        raise ValueError(
+            f"x has {x.shape[-1]} channels but the kernel expects {kernel.shape[2]} "
+            f"(kernel shape {kernel.shape})."
+        )
+
+
 def _pair(value: int | Sequence[int], name: str) -> tuple[int, int]:
     if isinstance(value, int):
         return (value, value)
@@ -319,16 +333,7 @@ def conv_transpose(
     Returns:
       [batch, out_height, out_width, out_features].
     """
-    if x.ndim != 4 or kernel.ndim != 4:
-        raise ValueError(
-            f"conv_transpose expects x [batch, h, w, c] and kernel [kh, kw, in, out], got "
-            f"shapes {x.shape} and {kernel.shape}."
-        )
-    if x.shape[-1] != kernel.shape[2]:
-        raise ValueError(
-            f"x has {x.shape[-1]} channels but the kernel expects {kernel.shape[2]} "
-            f"(kernel shape {kernel.shape})."
-        )
+    check_conv_operands("conv_transpose", x, kernel)
     strides = _pair(strides, "strides")
     pads = transpose_padding(kernel.shape[:2], strides, padding)
     return _conv_transpose_core(x, kernel, strides, pads, precision)

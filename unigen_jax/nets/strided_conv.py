@@ -38,6 +38,7 @@ from unigen_jax.nets.conv_transpose import (
     Pads,
     _pair,
     apply_conv_layer,
+    check_conv_operands,
     explicit_padding,
     input_dilated_conv,
 )
@@ -140,16 +141,7 @@ def strided_conv(
     Returns:
       [batch, out_height, out_width, out_features].
     """
-    if x.ndim != 4 or kernel.ndim != 4:
-        raise ValueError(
-            f"strided_conv expects x [batch, h, w, c] and kernel [kh, kw, in, out], got shapes "
-            f"{x.shape} and {kernel.shape}."
-        )
-    if x.shape[-1] != kernel.shape[2]:
-        raise ValueError(
-            f"x has {x.shape[-1]} channels but the kernel expects {kernel.shape[2]} "
-            f"(kernel shape {kernel.shape})."
-        )
+    check_conv_operands("strided_conv", x, kernel)
     strides = _pair(strides, "strides")
     pads = conv_padding(x.shape[1:3], kernel.shape[:2], strides, padding)
     return _strided_conv_core(x, kernel, strides, pads, precision)

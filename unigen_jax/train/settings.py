@@ -2,13 +2,15 @@
 
 On a CPU, XLA can expose the cores as separate devices (data parallelism over the cores) or
 run one device whose kernels use the cores themselves; and it can fuse K steps into one call.
-Which is faster depends on the model's size (BENCHMARKS.md, 2-core x86 CPU, jax 0.10.2):
+Measured on the 2-core x86 CPU (BENCHMARKS.md, jax 0.10.2, with `CPU_COMPILER_OPTIONS` and the
+phase-decomposed convolutions of `unigen_jax.nets`), one device is the fastest for every family:
 
-  - convolutional nets (DCGAN G/D/E): one device per core; fusing steps helps the VAE
-    (K = 4: 1.12x) but not the GAN, whose step is long enough to hide the dispatch;
-  - MLPs (2-D mixtures): one device (its matmuls are too small to split: 2 devices run at
-    0.7x), with K = 10 steps per call.
+  - DCGAN GAN 28x28: 12.4 steps/s on one device against 10.5 on two (unfused; K = 4: 11.7);
+  - conv VAE: K = 4 steps per call, 34.2 against 31.8 on two devices (29.7 unfused);
+  - MLPs (2-D mixtures): K = 10 steps per call, 420 steps/s against 359 on two devices (335
+    unfused): their matmuls are too small to split.
 
+A pair that was not measured gets one device and unfused steps.
 `experiments.train` uses these unless --cpu_devices / --steps_per_call are given.
 
 Whatever the settings, the training step on a CPU mesh is compiled with `CPU_COMPILER_OPTIONS`
@@ -31,17 +33,17 @@ class CpuSettings:
 
 
 FASTEST_CPU_SETTINGS = {
-    ("gan", "dcgan"): CpuSettings(one_device=False, steps_per_call=1),
-    ("vae", "dcgan"): CpuSettings(one_device=False, steps_per_call=4),
+    ("gan", "dcgan"): CpuSettings(one_device=True, steps_per_call=1),
+    ("vae", "dcgan"): CpuSettings(one_device=True, steps_per_call=4),
     ("gan", "mlp"): CpuSettings(one_device=True, steps_per_call=10),
     ("vae", "mlp"): CpuSettings(one_device=True, steps_per_call=10),
 }
-_FALLBACK = CpuSettings(one_device=False, steps_per_call=1)
+_FALLBACK = CpuSettings(one_device=True, steps_per_call=1)
 
 
 def fastest_cpu_settings(model: str, architecture: str) -> CpuSettings:
     """The measured fastest settings for `model` with `architecture` ('dcgan' or 'mlp'),
-    or one device per core and unfused steps for a pair that was not measured."""
+    or one device and unfused steps for a pair that was not measured."""
     return FASTEST_CPU_SETTINGS.get((model, architecture), _FALLBACK)
 
 
