@@ -33,7 +33,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable, Sequence
-from typing import Any, NamedTuple
+from typing import Any, ClassVar, NamedTuple
 
 import flax.linen as nn
 import jax
@@ -339,20 +339,20 @@ def conv_transpose(
     return _conv_transpose_core(x, kernel, strides, pads, precision)
 
 
-class FastConvTranspose(nn.Module):
-    """Drop-in for `nn.ConvTranspose` (2-D, NHWC) whose gradients run as strided convolutions.
+class ConvLayer(nn.Module):
+    """The flax layer around a 2-D convolution function: `FastConvTranspose` and `FastConv`.
 
-    Same parameters ('kernel' [kh, kw, in_features, features], 'bias' [features]) and the same
-    forward values as `nn.ConvTranspose` with its default transpose_kernel=False, so parameters
-    are interchangeable. Kernel dilation, masks and 'CIRCULAR' padding are not supported.
+    Declares 'kernel' [kh, kw, in_features, features] and 'bias' [features] (as flax's conv
+    layers do), promotes dtypes like them, flattens any leading batch axes (or adds a missing
+    one) and returns `convolve(x, kernel, strides, padding, precision=...)` + bias, where
+    `convolve` is the subclass's convolution.
 
     Attributes:
       features: number of output channels.
-      kernel_size: int or (kh, kw).
+      kernel_size: int (a square kernel) or (kh, kw).
       strides: int or (sh, sw); None means 1.
-      padding: 'SAME', 'VALID', an int, or per-axis ints / (low, high) pairs as in
-        `nn.ConvTranspose`.
-      use_bias, dtype, param_dtype, precision, kernel_init, bias_init: as in `nn.ConvTranspose`.
+      padding: as the subclass's convolution takes it.
+      use_bias, dtype, param_dtype, precision, kernel_init, bias_init: as in flax's conv layers.
     """
 
     features: int
@@ -366,40 +366,46 @@ class FastConvTranspose(nn.Module):
     kernel_init: Callable[..., jax.Array] = default_kernel_init
     bias_init: Callable[..., jax.Array] = nn.initializers.zeros_init()
 
+    convolve: ClassVar[Callable[..., jax.Array]]  # each subclass sets its convolution
+
     @nn.compact
     def __call__(self, inputs: jax.Array) -> jax.Array:
-        """Applies the transposed convolution to inputs [*batch, h, w, in_features]."""
-        return apply_conv_layer(self, inputs, conv_transpose)
+        """Applies the convolution to inputs [*batch, h, w, in_features]."""
+        kernel_size = _pair(self.kernel_size, "kernel_size")
+        strides = _pair(1 if self.strides is None else self.strides, "strides")
+        if inputs.ndim < 3:
+            raise ValueError(f"Expected inputs [*batch, h, w, c], got shape {inputs.shape}.")
+        batch_shape = inputs.shape[:-3]
+        flat_inputs = inputs.reshape((-1,) + inputs.shape[-3:])
+
+        kernel = self.param(
+            "kernel",
+            self.kernel_init,
+            kernel_size + (inputs.shape[-1], self.features),
+            self.param_dtype,
+        )
+        bias = (
+            self.param("bias", self.bias_init, (self.features,), self.param_dtype)
+            if self.use_bias
+            else None
+        )
+        flat_inputs, kernel, bias = promote_dtype(flat_inputs, kernel, bias, dtype=self.dtype)
+        y = type(self).convolve(
+            flat_inputs, kernel, strides, self.padding, precision=self.precision
+        )
+        if bias is not None:
+            y = y + bias
+        return y.reshape(batch_shape + y.shape[1:])
 
 
-def apply_conv_layer(module: nn.Module, inputs: jax.Array, convolve: Callable) -> jax.Array:
-    """The body of `FastConvTranspose` and `FastConv`: parameters, dtypes, batch axes, bias.
+class FastConvTranspose(ConvLayer):
+    """Drop-in for `nn.ConvTranspose` (2-D, NHWC) whose gradients run as strided convolutions.
 
-    Declares module's 'kernel' [kh, kw, in_features, features] and 'bias' [features] (as flax's
-    conv layers do), promotes dtypes like them, flattens any leading batch axes (or adds a missing
-    one) and returns convolve(x, kernel, strides, padding, precision=...) + bias. Must be called
-    from the module's `nn.compact` `__call__`.
+    Same parameters ('kernel' [kh, kw, in_features, features], 'bias' [features]) and the same
+    forward values as `nn.ConvTranspose` with its default transpose_kernel=False, so parameters
+    are interchangeable. Kernel dilation, masks and 'CIRCULAR' padding are not supported.
+    Attributes as in `ConvLayer`; padding: 'SAME', 'VALID', an int, or per-axis ints /
+    (low, high) pairs as in `nn.ConvTranspose`.
     """
-    kernel_size = _pair(module.kernel_size, "kernel_size")
-    strides = _pair(1 if module.strides is None else module.strides, "strides")
-    if inputs.ndim < 3:
-        raise ValueError(f"Expected inputs [*batch, h, w, c], got shape {inputs.shape}.")
-    batch_shape = inputs.shape[:-3]
-    flat_inputs = inputs.reshape((-1,) + inputs.shape[-3:])
 
-    kernel = module.param(
-        "kernel",
-        module.kernel_init,
-        kernel_size + (inputs.shape[-1], module.features),
-        module.param_dtype,
-    )
-    bias = (
-        module.param("bias", module.bias_init, (module.features,), module.param_dtype)
-        if module.use_bias
-        else None
-    )
-    flat_inputs, kernel, bias = promote_dtype(flat_inputs, kernel, bias, dtype=module.dtype)
-    y = convolve(flat_inputs, kernel, strides, module.padding, precision=module.precision)
-    if bias is not None:
-        y = y + bias
-    return y.reshape(batch_shape + y.shape[1:])
+    convolve = staticmethod(conv_transpose)

@@ -24,20 +24,17 @@ values) built on it.
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Sequence
-from typing import Any
+from collections.abc import Sequence
 
-import flax.linen as nn
 import jax
 import jax.numpy as jnp
-from flax.linen.linear import default_kernel_init
 from jax import lax
 
 from unigen_jax.nets.conv_transpose import (
+    ConvLayer,
     PaddingLike,
     Pads,
     _pair,
-    apply_conv_layer,
     check_conv_operands,
     explicit_padding,
     input_dilated_conv,
@@ -147,34 +144,15 @@ def strided_conv(
     return _strided_conv_core(x, kernel, strides, pads, precision)
 
 
-class FastConv(nn.Module):
+class FastConv(ConvLayer):
     """Drop-in for `nn.Conv` (2-D, NHWC) whose input gradient skips the stride's zeros.
 
     Same parameters ('kernel' [kh, kw, in_features, features], 'bias' [features]) and the same
     forward values as `nn.Conv`, so parameters are interchangeable. Kernel and input dilation,
     feature groups, masks, unshared weights and 'CIRCULAR' / 'REFLECT' / 'CAUSAL' padding are
-    not offered.
-
-    Attributes:
-      features: number of output channels.
-      kernel_size: (kh, kw), or an int for a square kernel (`nn.Conv` reads an int as 1-D).
-      strides: int or (sh, sw); None means 1.
-      padding: 'SAME', 'VALID', an int, or per-axis ints / (low, high) pairs as in `nn.Conv`.
-      use_bias, dtype, param_dtype, precision, kernel_init, bias_init: as in `nn.Conv`.
+    not offered. Attributes as in `ConvLayer` (an int kernel_size is square here; `nn.Conv`
+    reads it as 1-D); padding: 'SAME', 'VALID', an int, or per-axis ints / (low, high) pairs as
+    in `nn.Conv`.
     """
 
-    features: int
-    kernel_size: int | Sequence[int]
-    strides: int | Sequence[int] | None = 1
-    padding: PaddingLike = "SAME"
-    use_bias: bool = True
-    dtype: Any = None
-    param_dtype: Any = jnp.float32
-    precision: lax.PrecisionLike = None
-    kernel_init: Callable[..., jax.Array] = default_kernel_init
-    bias_init: Callable[..., jax.Array] = nn.initializers.zeros_init()
-
-    @nn.compact
-    def __call__(self, inputs: jax.Array) -> jax.Array:
-        """Applies the convolution to inputs [*batch, h, w, in_features]."""
-        return apply_conv_layer(self, inputs, strided_conv)
+    convolve = staticmethod(strided_conv)
