@@ -7,20 +7,20 @@ process's peak memory; the same architectures, losses and optimizers in PyTorch 
 (`experiments/torch_reference.py`, a benchmark-only extra: `pip install torch==2.13.0`), run back
 to back, and the ratio; the achieved FLOP/s (FLOPs from XLA's cost analysis) as a share of what
 this machine reaches on a large float32 matmul; how far the parameters after the first call on
-2 devices are from those on 1 device (||a - b|| / ||a||, same batch, same noise); and for the
-settings `experiments.train` uses by default, steps/s when batches come from the input pipeline (a
-dataset, the host-batch thread and the device-prefetch thread) against one constant batch.
+2 devices are from those on 1 device (||a - b|| / ||a||, same batch, same noise) and how far
+the first step's losses and gradient norms are; and for the settings `experiments.train` uses
+by default, steps/s when batches come from the input pipeline (a dataset, the host-batch thread
+and the device-prefetch thread) against one constant batch.
 
 Every measurement runs in a fresh process (`--worker`, internal), so that the device count is
 the process's own and peak memory is the measured variant's alone. Rates are the best of
 `--rounds` rounds of at least `--round_seconds` each (whole multiples of 20 steps, counted from
 the warm-up's rate, so that a fast model is not timed over a few milliseconds), and every
-measurement (PyTorch's too) is repeated in
-`--passes` passes over the model's variants, the best pass counting: on a shared machine a
-neighbour's load can slow one process by 30%. The matmul peak is the better of a run before and
-one after. "First call" is a cold compile (the persistent compilation cache is off in the
-workers) plus one call. Prints a table; writes `benchmark.json`. Compare ratios, not absolute
-figures.
+measurement (PyTorch's too) is repeated in `--passes` passes over the model's variants, the
+best pass counting: on a shared machine a neighbour's load can slow one process by 30%. The
+matmul peak is the better of a run before and one after. "First call" is a cold compile (the
+persistent compilation cache is off in the workers) plus one call. Prints a summary and the
+rows as a Markdown table; writes `benchmark.json`. Compare ratios, not absolute figures.
 """
 
 from __future__ import annotations
