@@ -341,8 +341,8 @@ def _run_config(name: str, round_seconds: float, with_torch: bool, scratch: str)
     from unigen_jax.train import settings
 
     config = CONFIGS[name]
-    default = settings.fastest_cpu_settings(config.model, config.architecture)
-    default_devices = 1 if default.one_device else 2
+    # experiments.train's defaults: one device, this many steps per call.
+    default = (1, settings.fastest_steps_per_call(config.model, config.architecture))
     variants = [(devices, fused) for devices in (1, 2) for fused in (1, config.fused)]
     torch_runs, jax_runs = [], {variant: [] for variant in variants}
     for index in range(FLAGS.passes):
@@ -357,7 +357,7 @@ def _run_config(name: str, round_seconds: float, with_torch: bool, scratch: str)
                 "steps_per_call": fused,
                 "round_seconds": round_seconds,
                 "rounds": FLAGS.rounds,
-                "pipeline": (devices, fused) == (default_devices, default.steps_per_call),
+                "pipeline": (devices, fused) == default,
                 "params_path": os.path.join(scratch, f"{name}_{devices}_{fused}.npz"),
             }
             jax_runs[devices, fused].append(_run_worker("jax", spec, devices))
@@ -375,7 +375,7 @@ def _run_config(name: str, round_seconds: float, with_torch: bool, scratch: str)
             "config": name,
             "devices": devices,
             "steps_per_call": fused,
-            "train_default": (devices, fused) == (default_devices, default.steps_per_call),
+            "train_default": (devices, fused) == default,
             **_best_of_passes(jax_runs[devices, fused]),
             "steps_per_sec_passes": [run["steps_per_sec"] for run in jax_runs[devices, fused]],
         }

@@ -38,9 +38,8 @@ flags.DEFINE_integer("num_devices", None, "use only the first N devices (default
 flags.DEFINE_integer(
     "cpu_devices",
     None,
-    "XLA host devices on a CPU-only machine (default: the fastest measured for the model, "
-    "1 for every measured family; a model measured faster on several gets the largest count "
-    "up to min(cores, 8) that divides --batch_size)",
+    "XLA host devices on a CPU-only machine (default 1, measured fastest for every model: its "
+    "kernels use all cores; e.g. the core count splits the batch over the cores instead)",
 )
 flags.DEFINE_integer(
     "steps_per_call",
@@ -101,26 +100,17 @@ def model_overrides(model: str) -> dict:
     return overrides
 
 
-def default_cpu_devices(cores: int, batch_size: int) -> int:
-    """The largest device count up to min(cores, 8) that divides the batch (at least 1)."""
-    if batch_size < 1:
-        return 1
-    return max(n for n in range(1, min(cores, 8) + 1) if batch_size % n == 0)
-
-
-def default_settings() -> settings.CpuSettings:
-    """The fastest measured settings for --model on --dataset (with --architecture)."""
+def default_steps_per_call() -> int:
+    """The fastest measured steps per call for --model on --dataset (with --architecture)."""
     kind = "vector" if RUN.dataset in MIXTURES else "image"
     architecture = common.resolve_architecture(RUN.architecture or "auto", kind)
-    return settings.fastest_cpu_settings(RUN.model, architecture)
+    return settings.fastest_steps_per_call(RUN.model, architecture)
 
 
-def _expose_cpu_cores(count: int | None, batch_size: int, one_device: bool) -> None:
+def _expose_cpu_cores(count: int) -> None:
     """Before JAX starts its backends: the XLA host device count (CPU platform only)."""
     if "xla_force_host_platform_device_count" in os.environ.get("XLA_FLAGS", ""):
         return
-    if count is None:
-        count = 1 if one_device else default_cpu_devices(os.cpu_count() or 1, batch_size)
     os.environ["XLA_FLAGS"] = (
         os.environ.get("XLA_FLAGS", "") + f" --xla_force_host_platform_device_count={count}"
     ).strip()
@@ -131,15 +121,14 @@ def main(argv):
     _cli.check_no_arguments(argv)
     if RUN.cpu_devices is not None and RUN.cpu_devices < 1:
         raise UserInputError(f"--cpu_devices must be positive, got {RUN.cpu_devices}")
-    fastest = default_settings()
-    _expose_cpu_cores(RUN.cpu_devices, RUN.batch_size, fastest.one_device)
+    _expose_cpu_cores(RUN.cpu_devices or 1)
     from unigen_jax.train.loop import RunConfig, train  # imports JAX backends after XLA_FLAGS
 
     model_config = models.make_config(RUN.model, **model_overrides(RUN.model))
     steps_per_call = RUN.steps_per_call
     if steps_per_call is None:
         steps_per_call = settings.fused_steps_dividing(
-            fastest.steps_per_call, max(RUN.checkpoint_every, 1)
+            default_steps_per_call(), max(RUN.checkpoint_every, 1)
         )
     run = RunConfig(
         model=RUN.model,

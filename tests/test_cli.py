@@ -62,15 +62,6 @@ def test_resuming_with_another_model_harms_nothing(tmp_path):
     assert {p: os.path.getmtime(p) for p in workdir.rglob("*")} == before
 
 
-def test_default_cpu_device_count_divides_the_batch():
-    from experiments.train import default_cpu_devices
-
-    assert default_cpu_devices(2, 64) == 2
-    assert default_cpu_devices(6, 64) == 4  # 6 and 5 do not divide 64
-    assert default_cpu_devices(16, 64) == 8  # at most 8
-    assert default_cpu_devices(2, 7) == 1
-
-
 def _train_with_default_devices(workdir, *args):
     """experiments.train without the test session's forced device count."""
     env = dict(os.environ)

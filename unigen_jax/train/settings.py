@@ -10,8 +10,8 @@ phase-decomposed convolutions of `unigen_jax.nets`), one device is the fastest f
   - MLPs (2-D mixtures): K = 10 steps per call, 420 steps/s against 359 on two devices (335
     unfused): their matmuls are too small to split.
 
-A pair that was not measured gets one device and unfused steps.
-`experiments.train` uses these unless --cpu_devices / --steps_per_call are given.
+So `experiments.train` exposes one XLA device on a CPU-only host, and fuses the steps per call
+below, unless --cpu_devices / --steps_per_call are given.
 
 Whatever the settings, the training step on a CPU mesh is compiled with `CPU_COMPILER_OPTIONS`
 (see `cpu_compiler_options`).
@@ -19,32 +19,20 @@ Whatever the settings, the training step on a CPU mesh is compiled with `CPU_COM
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 import logging
 
-
-@dataclasses.dataclass(frozen=True)
-class CpuSettings:
-    """`one_device`: one XLA device (else one per core); `steps_per_call`: K steps per call."""
-
-    one_device: bool
-    steps_per_call: int
-
-
-FASTEST_CPU_SETTINGS = {
-    ("gan", "dcgan"): CpuSettings(one_device=True, steps_per_call=1),
-    ("vae", "dcgan"): CpuSettings(one_device=True, steps_per_call=4),
-    ("gan", "mlp"): CpuSettings(one_device=True, steps_per_call=10),
-    ("vae", "mlp"): CpuSettings(one_device=True, steps_per_call=10),
+# Steps fused per call, by (model, architecture); a pair that was not measured gets 1.
+FASTEST_STEPS_PER_CALL = {
+    ("vae", "dcgan"): 4,
+    ("gan", "mlp"): 10,
+    ("vae", "mlp"): 10,
 }
-_FALLBACK = CpuSettings(one_device=True, steps_per_call=1)
 
 
-def fastest_cpu_settings(model: str, architecture: str) -> CpuSettings:
-    """The measured fastest settings for `model` with `architecture` ('dcgan' or 'mlp'),
-    or one device and unfused steps for a pair that was not measured."""
-    return FASTEST_CPU_SETTINGS.get((model, architecture), _FALLBACK)
+def fastest_steps_per_call(model: str, architecture: str) -> int:
+    """The measured fastest steps per call for `model` with `architecture` ('dcgan' or 'mlp')."""
+    return FASTEST_STEPS_PER_CALL.get((model, architecture), 1)
 
 
 def fused_steps_dividing(preferred: int, checkpoint_every: int) -> int:
