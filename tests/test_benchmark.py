@@ -44,3 +44,11 @@ def test_unknown_config_is_one_line():
     assert result.stderr.strip().splitlines() == [
         "error: unknown config 'nope'; choose from: dcgan28, dcgan32, vae, mlp_gan"
     ]
+
+
+def test_negative_round_seconds_is_one_line():
+    result = _benchmark("--round_seconds=-1")
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        "error: --rounds and --passes must be positive, --round_seconds >= 0"
+    ]

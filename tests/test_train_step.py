@@ -251,3 +251,13 @@ print("steps", int(state.step))
     )
     assert result.returncode == 0, result.stderr[-2000:]
     assert "steps 1500" in result.stdout
+
+
+def test_cpu_compiler_options_fall_back_to_xla_defaults_when_rejected(monkeypatch):
+    """A jaxlib that does not know the kernel option still trains, with XLA's defaults."""
+    from unigen_jax.train import settings
+
+    assert settings.cpu_compiler_options() == settings.CPU_COMPILER_OPTIONS  # this jaxlib
+    unknown = {"xla_cpu_experimental_ynn_fusion_type": "NOT_A_LIBRARY_FUSION_TYPE"}
+    monkeypatch.setattr(settings, "CPU_COMPILER_OPTIONS", unknown)
+    assert settings.cpu_compiler_options.__wrapped__() == {}
