@@ -8,7 +8,7 @@ import sys
 import jax
 from absl import app
 
-from unigen_jax.errors import UserInputError
+from unigen_jax.errors import PartialFailure, UserInputError
 
 
 def check_no_arguments(argv) -> None:
@@ -17,7 +17,8 @@ def check_no_arguments(argv) -> None:
 
 
 def run(main) -> None:
-    """absl's app.run(main), with a UserInputError printed as `error: ...` and exit status 2.
+    """absl's app.run(main), with a UserInputError printed as `error: ...` and exit status 2,
+    a PartialFailure (the rest of the work saved) as `error: ...` and exit status 1.
 
     Compiled programs are cached on disk (UNIGEN_JAX_CACHE, default ~/.cache/unigen_jax/jit),
     so a second run of the same command skips XLA compilation.
@@ -30,3 +31,6 @@ def run(main) -> None:
     except UserInputError as error:
         print(f"error: {error}", file=sys.stderr)
         sys.exit(2)
+    except PartialFailure as error:
+        print(f"error: {error}", file=sys.stderr)
+        sys.exit(1)

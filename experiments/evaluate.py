@@ -20,7 +20,7 @@ import os
 from absl import flags, logging
 
 from experiments import _cli
-from unigen_jax.errors import UserInputError
+from unigen_jax.errors import PartialFailure, UserInputError
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("workdir", None, "a training run's workdir (config.json + checkpoints/)")
@@ -41,8 +41,10 @@ MIXTURES = ("ring8", "grid25")
 
 
 def _applicable(model, info) -> tuple[str, ...]:
-    if info.kind == "image":
-        names = IMAGE_METRICS + (("mode_coverage",) if info.name == "stacked_mnist" else ())
+    if info.name == "stacked_mnist":  # a per-channel classifier: 1000 modes, no single label
+        names = tuple(m for m in IMAGE_METRICS if m != "inception_score") + ("mode_coverage",)
+    elif info.kind == "image":
+        names = IMAGE_METRICS
     else:
         names = (("mode_coverage",) if info.name in MIXTURES else ()) + ("critic",)
     if model.log_likelihood_fn is not None:
@@ -109,7 +111,27 @@ def main(argv):
         run.train_source.info.kind == "image"
     ):
         classifier = runner.load_checked_classifier(FLAGS.classifier, run.train_source.info)
-    results = runner.evaluate(
+    path = os.path.join(FLAGS.workdir, "eval.json")
+    report = {
+        "workdir": os.path.abspath(FLAGS.workdir),
+        "step": run.step,
+        "model": run.model.name,
+        "dataset": run.train_source.info.name,
+        "classifier": None
+        if classifier is None
+        else {"path": os.path.abspath(FLAGS.classifier), **classifier.metadata},
+    }
+
+    def save(results, failures):  # after every metric: a later failure or kill loses nothing
+        report["metrics"] = results
+        report["failed"] = {
+            f.metric: {"reason": f.reason, "traceback": f.traceback} for f in failures
+        }
+        with open(path + ".tmp", "w") as f:
+            json.dump(report, f, indent=2, sort_keys=True)
+        os.replace(path + ".tmp", path)
+
+    results, failures = runner.evaluate(
         run,
         metrics,
         classifier=classifier,
@@ -119,21 +141,9 @@ def main(argv):
         nll_examples=FLAGS.nll_examples,
         seed=FLAGS.seed,
         log=print,
+        on_result=save,
     )
-    report = {
-        "workdir": os.path.abspath(FLAGS.workdir),
-        "step": run.step,
-        "model": run.model.name,
-        "dataset": run.train_source.info.name,
-        "classifier": None
-        if classifier is None
-        else {"path": os.path.abspath(FLAGS.classifier), **classifier.metadata},
-        "metrics": results,
-    }
-    path = os.path.join(FLAGS.workdir, "eval.json")
-    with open(path + ".tmp", "w") as f:
-        json.dump(report, f, indent=2, sort_keys=True)
-    os.replace(path + ".tmp", path)
+    save(results, failures)
     if classifier is not None:
         print(
             f"classifier: {FLAGS.classifier} (test accuracy "
@@ -142,6 +152,13 @@ def main(argv):
     print(f"{run.model.name} on {run.train_source.info.name} at step {run.step}:")
     print(_table(results))
     print(f"wrote {path}")
+    if failures:
+        first = failures[0]
+        raise PartialFailure(
+            f"{len(failures)} metric(s) failed ({', '.join(f.metric for f in failures)}); "
+            f"{first.metric}: {first.reason}; the {len(results)} others and the tracebacks "
+            f"are in {path}"
+        )
 
 
 if __name__ == "__main__":

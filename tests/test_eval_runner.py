@@ -17,22 +17,34 @@ from unigen_jax.train.loop import RunConfig, train
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
+# Every kind of run experiments.evaluate supports: (model, dataset) by workdir name.
+RUNS = {
+    "gan": ("gan", "mnist5k"),
+    "vae": ("vae", "mnist5k"),
+    "stacked": ("gan", "stacked_mnist"),
+    "ring": ("gan", "ring8"),
+}
+
+
 @pytest.fixture(scope="module")
 def workspace(tmp_path_factory):
-    """A tiny GAN run, a tiny VAE run and a briefly trained mnist5k classifier."""
+    """Tiny runs of every kind, a briefly trained mnist5k classifier, a per-channel one."""
     root = tmp_path_factory.mktemp("eval")
-    for model in ("gan", "vae"):
+    for workdir, (model, dataset) in RUNS.items():
         run = RunConfig(
             model=model,
-            dataset="mnist5k",
-            workdir=str(root / model),
+            dataset=dataset,
+            workdir=str(root / workdir),
             steps=2,
             batch_size=8,
             log_every=2,
             sample_every=2,
             checkpoint_every=2,
         )
-        train(run, models.make_config(model, latent_dim=2, base_features=4), log=lambda _: None)
+        config = {"latent_dim": 2}
+        if dataset != "ring8":
+            config["base_features"] = 4
+        train(run, models.make_config(model, **config), log=lambda _: None)
     trained = classifiers.train_classifier(
         data.get_source("mnist5k"),
         data.get_source("mnist5k", "test"),
@@ -41,6 +53,14 @@ def workspace(tmp_path_factory):
         log=lambda _: None,
     )
     classifiers.save_classifier(trained, str(root / "classifier"))
+    stacked = classifiers.train_classifier(
+        data.get_source("stacked_mnist"),
+        data.get_source("stacked_mnist", "test"),
+        steps=2,
+        batch_size=8,
+        log=lambda _: None,
+    )
+    classifiers.save_classifier(stacked, str(root / "stacked_classifier"))
     return root, trained
 
 
@@ -85,29 +105,79 @@ def _evaluate(*args):
     )
 
 
-def test_evaluate_writes_eval_json_for_a_gan_and_a_vae(workspace):
+SMALL = ["--num_samples=60", "--critic_steps=5", "--nll_samples=8", "--nll_examples=4"]
+
+
+@pytest.mark.parametrize(
+    "workdir, classifier, metrics, expected",
+    [
+        ("gan", "classifier", "auto", {"inception_score", "fid", "kid", "diversity", "critic"}),
+        ("stacked", "stacked_classifier", "auto", {"fid", "kid", "diversity", "critic"}),
+        ("ring", None, "auto", {"mode_coverage", "critic"}),
+        ("vae", "classifier", "fid,elbo,nll,rmse", {"fid", "elbo", "nll", "rmse"}),
+    ],
+)
+def test_evaluate_writes_eval_json_for_every_kind_of_run(
+    workspace, workdir, classifier, metrics, expected
+):
     root, _ = workspace
-    small = [
-        "--num_samples=60",
-        "--critic_steps=5",
-        "--nll_samples=8",
-        "--nll_examples=4",
-        f"--classifier={root / 'classifier'}",
-    ]
-    for model, metrics, expected in (
-        ("gan", "auto", {"inception_score", "fid", "kid", "diversity", "critic"}),
-        ("vae", "fid,elbo,nll,rmse", {"fid", "elbo", "nll", "rmse"}),
-    ):
-        result = _evaluate(f"--workdir={root / model}", f"--metrics={metrics}", *small)
-        assert result.returncode == 0, result.stderr[-3000:]
-        with open(root / model / "eval.json") as f:
-            report = json.load(f)
-        assert expected == set(report["metrics"]), sorted(report["metrics"])
-        assert report["step"] == 2 and report["classifier"]["dataset"] == "mnist5k"
-        assert (
-            report["metrics"]["fid"]["model"]["value"] > report["metrics"]["fid"]["real"]["value"]
-        )  # a 2-step model is far from the data; real test data is close
-        assert "real test data" in result.stdout
+    with_classifier = [f"--classifier={root / classifier}"] if classifier else []
+    result = _evaluate(
+        f"--workdir={root / workdir}", f"--metrics={metrics}", *SMALL, *with_classifier
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    with open(root / workdir / "eval.json") as f:
+        report = json.load(f)
+    if workdir == "stacked":
+        expected = expected | {"mode_coverage"}
+    assert expected == set(report["metrics"]), sorted(report["metrics"])
+    assert report["failed"] == {}
+    assert report["step"] == 2 and report["dataset"] == RUNS[workdir][1]
+    assert "real test data" in result.stdout
+    if "fid" in expected:  # a 2-step model is far from the data; real test data is close
+        fid = report["metrics"]["fid"]
+        assert fid["model"]["value"] > fid["real"]["value"]
+    if workdir == "stacked":  # 60 samples hit at most 60 of the 1000 modes
+        coverage = report["metrics"]["mode_coverage"]
+        assert 1 <= coverage["model"]["modes_hit"] <= 60
+        assert coverage["real"]["modes_hit"] > 900  # 10,000 test triples cover nearly all
+        assert coverage["model"]["kl_to_uniform"] > coverage["real"]["kl_to_uniform"]
+    if workdir == "ring":  # the real test points hit all 8 modes, nearly all within 3 std
+        coverage = report["metrics"]["mode_coverage"]["real"]
+        assert coverage["modes_hit"] == 8 and coverage["high_quality_share"] > 0.95
+
+
+def test_a_failing_metric_keeps_the_others_and_ends_in_one_line(workspace):
+    root, _ = workspace
+    broken = (
+        "import sys, runpy; from unigen_jax.eval import ms_ssim\n"
+        "def boom(*a, **k): raise FloatingPointError('injected failure')\n"
+        "ms_ssim.diversity = boom\n"
+        "sys.argv = ['evaluate'] + sys.argv[1:]\n"
+        "runpy.run_module('experiments.evaluate', run_name='__main__')\n"
+    )
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            broken,
+            f"--workdir={root / 'gan'}",
+            "--metrics=fid,diversity,kid",
+            f"--classifier={root / 'classifier'}",
+            *SMALL,
+        ],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 1, result.stderr[-3000:]
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "diversity: FloatingPointError: injected failure" in lines[0]
+    with open(root / "gan" / "eval.json") as f:
+        report = json.load(f)
+    assert set(report["metrics"]) == {"fid", "kid"}  # before and after the failure
+    assert "injected failure" in report["failed"]["diversity"]["traceback"]
 
 
 @pytest.mark.parametrize(

@@ -6,3 +6,10 @@ class UserInputError(ValueError):
 
     The message must fit on one line and say what is wrong and what to do about it.
     """
+
+
+class PartialFailure(RuntimeError):
+    """Part of a command's work failed after the rest was done and saved.
+
+    The message fits on one line: what failed, and where the finished part and the details are.
+    """

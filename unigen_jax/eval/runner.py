@@ -4,10 +4,12 @@ that apply, each for the model and, where it means something, for real test data
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import math
 import os
 import time
+import traceback
 from typing import Any
 
 import jax
@@ -131,6 +133,15 @@ def _scalars(result) -> dict:
     return out
 
 
+@dataclasses.dataclass
+class MetricFailure:
+    """A metric that raised: its name, the one-line reason and the traceback."""
+
+    metric: str
+    reason: str
+    traceback: str
+
+
 def evaluate(
     run: LoadedRun,
     metrics,
@@ -142,94 +153,116 @@ def evaluate(
     nll_examples=200,
     seed=0,
     log=print,
-) -> dict:
-    """{metric: {"model": {...}, "real": {...}, "settings": {...}}} for the given metrics."""
+    on_result=None,
+) -> tuple[dict, list[MetricFailure]]:
+    """Computes each requested metric that applies, independently of the others.
+
+    Returns ({metric: {"model": {...}, "real": {...}, "settings": {...}}}, failures): a metric
+    that raises is logged and listed in `failures`, and the metrics after it are still computed.
+    `on_result(results, failures)` is called after each metric, so a caller can save what is
+    done before the next (slow) metric starts.
+    """
     info = run.train_source.info
     results: dict[str, dict] = {}
-
-    clock = [time.perf_counter()]
+    failures: list[MetricFailure] = []
 
     def record(name, model_value, real_value=None, **settings):
         results[name] = {"model": _scalars(model_value), "settings": settings}
         if real_value is not None:
             results[name]["real"] = _scalars(real_value)
-        now = time.perf_counter()
-        log(f"  {name} ({now - clock[0]:.1f}s): {results[name]['model']}")
-        clock[0] = now
 
     log(f"drawing {num_samples} samples")
     samples = draw_samples(run, num_samples, seed)
     real_test = run.test_source.get(np.arange(min(len(run.test_source), MAX_REFERENCE)))
     test_x = real_test["x"]
     reference = run.train_source.get(np.arange(min(len(run.train_source), MAX_REFERENCE)))["x"]
+    computations = {}  # metric name -> a function that records it
 
     if classifier is not None:
-        sample_logits, sample_features = sample_metrics.batched_features(classifier, samples)
-        test_logits, test_features = sample_metrics.batched_features(classifier, test_x)
-        _, reference_features = sample_metrics.batched_features(classifier, reference)
+        # Computed once, by the first metric that needs them (a failure there is that metric's).
+        arrays = {"samples": samples, "test": test_x, "reference": reference}
+        features = functools.cache(
+            lambda which: sample_metrics.batched_features(classifier, arrays[which])
+        )
         classifier_settings = {
             "classifier_test_accuracy": classifier.metadata["test_accuracy"],
             "num_samples": len(samples),
             "num_real_test": len(test_x),
             "num_reference": len(reference),
         }
-        if "inception_score" in metrics and not classifier.per_channel:
+
+        def inception_score():
             splits = min(10, len(test_x))
             record(
                 "inception_score",
-                sample_metrics.inception_score(sample_logits, num_splits=10),
+                sample_metrics.inception_score(features("samples")[0], num_splits=10),
                 sample_metrics.inception_score(
-                    classifiers.shuffled(test_logits), num_splits=splits
+                    classifiers.shuffled(features("test")[0]), num_splits=splits
                 ),
                 num_splits=10,
                 **classifier_settings,
             )
-        if "fid" in metrics:
+
+        def fid():
             record(
                 "fid",
-                sample_metrics.fid(reference_features, sample_features),
-                sample_metrics.fid(reference_features, test_features),
+                sample_metrics.fid(features("reference")[1], features("samples")[1]),
+                sample_metrics.fid(features("reference")[1], features("test")[1]),
                 reference="train split",
                 **classifier_settings,
             )
-        if "kid" in metrics:
+
+        def kid():
             record(
                 "kid",
                 sample_metrics.kernel_inception_distance(
-                    reference_features, sample_features, seed=seed
+                    features("reference")[1], features("samples")[1], seed=seed
                 ),
                 sample_metrics.kernel_inception_distance(
-                    reference_features, test_features, seed=seed
+                    features("reference")[1], features("test")[1], seed=seed
                 ),
                 reference="train split",
                 **classifier_settings,
             )
-        if "mode_coverage" in metrics and classifier.per_channel:
+
+        def stacked_mode_coverage():
             truth = real_test["label"]
             real_digits = np.stack([truth // 100, truth // 10 % 10, truth % 10], axis=1)
             record(
                 "mode_coverage",
-                mode_coverage.stacked_mnist_coverage(np.argmax(sample_logits, -1)),
+                mode_coverage.stacked_mnist_coverage(np.argmax(features("samples")[0], -1)),
                 mode_coverage.stacked_mnist_coverage(real_digits),
-                num_samples=len(samples),
                 **classifier_settings,
             )
-    if "mode_coverage" in metrics and info.kind == "vector":
-        means, std = data.mixture_modes(info.name)
-        record(
-            "mode_coverage",
-            mode_coverage.mixture_coverage(samples, means, std),
-            mode_coverage.mixture_coverage(test_x, means, std),
-            num_samples=len(samples),
-        )
-    if "diversity" in metrics:
+
+        computations["fid"], computations["kid"] = fid, kid
+        if classifier.per_channel:
+            computations["mode_coverage"] = stacked_mode_coverage
+        else:
+            computations["inception_score"] = inception_score
+
+    if info.kind == "vector":
+
+        def mixture_mode_coverage():
+            means, std = data.mixture_modes(info.name)
+            record(
+                "mode_coverage",
+                mode_coverage.mixture_coverage(samples, means, std),
+                mode_coverage.mixture_coverage(test_x, means, std),
+                num_samples=len(samples),
+            )
+
+        computations["mode_coverage"] = mixture_mode_coverage
+
+    def diversity():
         record(
             "diversity",
             ms_ssim.diversity(samples, seed=seed),
             ms_ssim.diversity(test_x, seed=seed),
             measure="1 - mean pairwise MS-SSIM",
         )
-    if "critic" in metrics and critic_steps > 0:
+
+    def independent_critic():
         # Held-out real data (the test split) against as many samples, each cut in halves:
         # one half trains the critic, the other measures it.
         n = min(len(test_x), len(samples))
@@ -250,6 +283,11 @@ def evaluate(
             held_out="test split, halves",
             critic=f"{type(critic.default_critic(samples.shape[1:])).__name__} (default)",
         )
+
+    computations["diversity"] = diversity
+    if critic_steps > 0:
+        computations["critic"] = independent_critic
+
     if run.model.log_likelihood_fn is not None:
         key = jax.random.PRNGKey(seed)
 
@@ -262,13 +300,14 @@ def evaluate(
         def decode_mean(z):
             return to_data_space(_nets(run, key, z.shape[0])("generator", z), info.kind)
 
-        if "elbo" in metrics:
+        def elbo():
             record(
                 "elbo",
                 likelihood.test_elbo(encode, log_likelihood, test_x, jax.random.fold_in(key, 1)),
                 num_examples=len(test_x),
             )
-        if "nll" in metrics:
+
+        def nll():
             record(
                 "nll",
                 likelihood.importance_weighted_nll(
@@ -281,10 +320,28 @@ def evaluate(
                 num_samples=nll_samples,
                 num_examples=min(nll_examples, len(test_x)),
             )
-        if "rmse" in metrics:
+
+        def rmse():
             record(
                 "rmse",
                 likelihood.reconstruction_rmse(encode, decode_mean, test_x),
                 num_examples=len(test_x),
             )
-    return results
+
+        computations.update(elbo=elbo, nll=nll, rmse=rmse)
+
+    for name in metrics:
+        if name not in computations:
+            continue
+        started = time.perf_counter()
+        try:
+            computations[name]()
+        except Exception as error:  # one metric's failure must not lose the others
+            reason = f"{type(error).__name__}: {error}".splitlines()[0]
+            failures.append(MetricFailure(name, reason, traceback.format_exc()))
+            log(f"  {name} FAILED: {reason}")
+        else:
+            log(f"  {name} ({time.perf_counter() - started:.1f}s): {results[name]['model']}")
+        if on_result is not None:
+            on_result(results, failures)
+    return results, failures
