@@ -2,9 +2,15 @@ r"""Trains a model: `python -m experiments.train --model=gan --dataset=mnist5k -
 
 Run settings: --model --dataset --workdir --steps --batch_size --seed (and --data_dir,
 --num_devices, --steps_per_call, --log_every, --sample_every, --checkpoint_every).
-Model hyperparameters are flags too, one per field of the model's config dataclass, e.g.
-`--loss=hinge --latent_dim=100` for the GAN or `--beta=4 --likelihood=laplace` for the VAE;
-`--help` lists them. Running again on the same workdir resumes from its latest checkpoint.
+Running again on the same workdir resumes from its latest checkpoint.
+
+Model hyperparameters are the fields of the model's config dataclass, set as flax's and
+big_vision's config overrides: `--config.FIELD=VALUE`, e.g. `--config.loss=hinge
+--config.latent_dim=100` for the GAN or `--config.beta=4 --config.likelihood=laplace` for the
+VAE (tuples comma-separated: `--config.hidden_sizes=64,64`; booleans true/false/1/0).
+`--config=FILE.py` reads overrides from the dict that the file's get_config() returns, and
+`--config.FIELD` flags apply on top. `--model=vae --list_config` prints the model's fields with
+their types and defaults (and, with overrides, the values they resolve to) and exits.
 
 On a CPU-only host the defaults are the settings `make bench` measured fastest for the model's
 network family (`unigen_jax.train.settings`): one XLA device whose kernels use every core, with
@@ -14,7 +20,6 @@ network family (`unigen_jax.train.settings`): one XLA device whose kernels use e
 
 from __future__ import annotations
 
-import dataclasses
 import os
 
 from absl import flags, logging
@@ -27,7 +32,11 @@ from unigen_jax.models import common
 from unigen_jax.train import settings
 
 RUN = flags.FLAGS
-flags.DEFINE_string("model", "gan", f"model: one of {', '.join(models.MODEL_NAMES)}")
+flags.DEFINE_string(
+    "model",
+    "gan",
+    f"model: one of {', '.join(models.MODEL_NAMES)} (--list_config prints its hyperparameters)",
+)
 flags.DEFINE_string("dataset", "mnist5k", "dataset name (see unigen_jax.data.DATASETS)")
 flags.DEFINE_string("workdir", None, "folder for checkpoints, metrics, samples, config.json")
 flags.DEFINE_integer("steps", 3000, "total training steps (a resumed run continues to it)")
@@ -51,59 +60,24 @@ flags.DEFINE_integer(
 flags.DEFINE_integer("log_every", 100, "log metrics every N steps (and at the last)")
 flags.DEFINE_integer("sample_every", 500, "write a sample grid every N steps (and at the last)")
 flags.DEFINE_integer("checkpoint_every", 1000, "checkpoint every N steps (and at the last)")
+flags.DEFINE_string(
+    "config",
+    None,
+    "a Python file whose get_config() returns a dict (or ml_collections.ConfigDict) of the "
+    "model's hyperparameters to override; --config.FIELD=VALUE overrides one field on top "
+    "(e.g. --config.latent_dim=100, --config.hidden_sizes=64,64, --config.flag=true)",
+)
+flags.DEFINE_boolean(
+    "list_config",
+    False,
+    "print --model's hyperparameters (type, default, and the value after --config) and exit",
+)
 
 
-def _hyperparameter_fields():
-    """Every model config field, with the models that have it."""
-    fields: dict[str, dict[str, dataclasses.Field]] = {}
-    for name in models.MODEL_NAMES:
-        for field in dataclasses.fields(models.config_class(name)):
-            fields.setdefault(field.name, {})[name] = field
-    return fields
-
-
-HYPERPARAMETERS = _hyperparameter_fields()
-for _name, _by_model in HYPERPARAMETERS.items():
-    _defaults = ", ".join(f"{m}: {f.default}" for m, f in _by_model.items())
-    _models = "/".join(_by_model)
-    flags.DEFINE_string(_name, None, f"hyperparameter of {_models} (default {_defaults})")
-
-
-def _parse(name: str, text: str, default):
-    try:
-        if isinstance(default, bool):
-            if text.lower() not in ("true", "false", "1", "0"):
-                raise ValueError
-            return text.lower() in ("true", "1")
-        if isinstance(default, tuple):
-            return tuple(int(v) for v in text.split(",") if v.strip())
-        return type(default)(text)
-    except ValueError:
-        kind = "comma-separated integers" if isinstance(default, tuple) else type(default).__name__
-        raise UserInputError(f"--{name}={text!r} is not a valid {kind}") from None
-
-
-def model_overrides(model: str) -> dict:
-    """The hyperparameter flags given on the command line, parsed for `model`."""
-    fields = {f.name: f for f in dataclasses.fields(models.config_class(model))}
-    overrides = {}
-    for name, by_model in HYPERPARAMETERS.items():
-        text = RUN[name].value
-        if text is None:
-            continue
-        if model not in by_model:
-            raise UserInputError(
-                f"--{name} is not a hyperparameter of model {model!r}; "
-                f"it has: {', '.join(sorted(fields))}"
-            )
-        overrides[name] = _parse(name, text, fields[name].default)
-    return overrides
-
-
-def default_steps_per_call() -> int:
-    """The fastest measured steps per call for --model on --dataset (with --architecture)."""
+def default_steps_per_call(model_config) -> int:
+    """The fastest measured steps per call for --model on --dataset (with its architecture)."""
     kind = "vector" if RUN.dataset in MIXTURES else "image"
-    architecture = common.resolve_architecture(RUN.architecture or "auto", kind)
+    architecture = common.resolve_architecture(getattr(model_config, "architecture", "auto"), kind)
     return settings.fastest_steps_per_call(RUN.model, architecture)
 
 
@@ -118,17 +92,21 @@ def _expose_cpu_cores(count: int) -> None:
 
 def main(argv):
     logging.set_verbosity(logging.WARNING)  # orbax logs every file it writes at INFO
-    _cli.check_no_arguments(argv)
+    overrides, positional = _cli.split_arguments(argv)
+    _cli.check_no_arguments(positional)
+    model_config = _cli.model_config(RUN.model, RUN.config, overrides)
+    if RUN.list_config:
+        print(_cli.describe_config(RUN.model, model_config))
+        return
     if RUN.cpu_devices is not None and RUN.cpu_devices < 1:
         raise UserInputError(f"--cpu_devices must be positive, got {RUN.cpu_devices}")
     _expose_cpu_cores(RUN.cpu_devices or 1)
     from unigen_jax.train.loop import RunConfig, train  # imports JAX backends after XLA_FLAGS
 
-    model_config = models.make_config(RUN.model, **model_overrides(RUN.model))
     steps_per_call = RUN.steps_per_call
     if steps_per_call is None:
         steps_per_call = settings.fused_steps_dividing(
-            default_steps_per_call(), max(RUN.checkpoint_every, 1)
+            default_steps_per_call(model_config), max(RUN.checkpoint_every, 1)
         )
     run = RunConfig(
         model=RUN.model,
@@ -148,4 +126,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    _cli.run(main)
+    _cli.run(main, flags_parser=_cli.parse_flags_keeping_config)

@@ -95,8 +95,8 @@ def test_sigterm_saves_a_checkpoint_then_exits(tmp_path):
         f"--workdir={tmp_path}",
         "--steps=1000000",
         "--log_every=5",
-        "--hidden_sizes=8",
-        "--latent_dim=2",
+        "--config.hidden_sizes=8",
+        "--config.latent_dim=2",
         "--cpu_devices=1",
     ]
     process = subprocess.Popen(

@@ -24,7 +24,7 @@ def check_positive(field: str, value: float, *, allow_zero: bool = False) -> Non
     """Raises a one-line UserInputError if `value` is not positive (or non-negative)."""
     if value < 0 or (value == 0 and not allow_zero):
         bound = ">= 0" if allow_zero else "> 0"
-        raise UserInputError(f"--{field} must be {bound}, got {value}")
+        raise UserInputError(f"--config.{field} must be {bound}, got {value}")
 
 
 def resolve_architecture(architecture: str, data_kind: str) -> str:
@@ -32,7 +32,9 @@ def resolve_architecture(architecture: str, data_kind: str) -> str:
     if architecture == "auto":
         return "dcgan" if data_kind == "image" else "mlp"
     if architecture == "dcgan" and data_kind != "image":
-        raise UserInputError("--architecture=dcgan needs image data; use mlp for vector data")
+        raise UserInputError(
+            "--config.architecture=dcgan needs image data; use mlp for vector data"
+        )
     return architecture
 
 

@@ -8,8 +8,8 @@ Goodfellow et al. (2014); Radford et al. (2016) for the DCGAN networks; Hu et al
   G: min  E_z[l_G(D(G(z)))]
 
 with the loss family (minimax, modified, wasserstein, hinge, least_squares) from
-`unigen_jax.losses`. WGAN-GP is `--loss=wasserstein --gradient_penalty=10
---discriminator_steps=5 --discriminator_norm=layer` (Gulrajani et al. 2017).
+`unigen_jax.losses`. WGAN-GP is `--config.loss=wasserstein --config.gradient_penalty=10
+--config.discriminator_steps=5 --config.discriminator_norm=layer` (Gulrajani et al. 2017).
 """
 
 from __future__ import annotations
@@ -55,11 +55,13 @@ class GANConfig:
         common.check_positive("discriminator_steps", self.discriminator_steps)
         common.check_positive("gradient_penalty", self.gradient_penalty, allow_zero=True)
         if not 0 <= self.label_smoothing < 1:
-            raise UserInputError(f"--label_smoothing must be in [0, 1), got {self.label_smoothing}")
+            raise UserInputError(
+                f"--config.label_smoothing must be in [0, 1), got {self.label_smoothing}"
+            )
         if self.label_smoothing and self.loss not in LOGISTIC_FAMILIES:
             raise UserInputError(
-                f"--label_smoothing applies to the logistic losses {LOGISTIC_FAMILIES}, "
-                f"not --loss={self.loss}"
+                f"--config.label_smoothing applies to the logistic losses {LOGISTIC_FAMILIES}, "
+                f"not --config.loss={self.loss}"
             )
 
 

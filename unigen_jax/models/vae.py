@@ -1,7 +1,7 @@
 """VAE: a Gaussian encoder and a generator trained together on the negative ELBO.
 
 Kingma & Welling (2014); Hu et al. (2017), ../shared/papers/000 §3.3 eq. 7; beta-VAE
-(Higgins et al. 2017) with `--beta`:
+(Higgins et al. 2017) with `--config.beta`:
 
   min_{E,G}  E_x[ -E_{q(z|x)}[log p(x|z)] + beta * KL(q(z|x) || N(0, I)) ]
 
@@ -70,7 +70,7 @@ def make_vae(config: VAEConfig, data_info, *, axis_name: str | None = "data") ->
         likelihood = "bernoulli" if data_info.kind == "image" else "gaussian"
     if likelihood == "bernoulli" and data_info.kind != "image":
         raise UserInputError(
-            "--likelihood=bernoulli needs data in [0, 1] (images); use gaussian or laplace"
+            "--config.likelihood=bernoulli needs data in [0, 1] (images); use gaussian or laplace"
         )
     log_likelihood = _log_likelihood_fn(likelihood, config.likelihood_scale, data_info.kind)
 
