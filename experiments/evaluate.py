@@ -9,6 +9,7 @@ the same metrics on real test data beside the model's:
                    diversity (1 - MS-SSIM), independent Wasserstein critic
   stacked_mnist:   + modes hit (of 1000) and KL to uniform
   2-D mixtures:    modes hit, share of high-quality samples, independent Wasserstein critic
+  class-conditional models: + accuracy of conditional generations (Hu et al. 2017, 5.1)
   with an encoder: test ELBO, importance-weighted NLL, reconstruction RMSE
 """
 
@@ -35,29 +36,15 @@ flags.DEFINE_integer("nll_examples", 200, "test examples the NLL is averaged ove
 flags.DEFINE_integer("seed", 0, "seed of the samples and of the critic")
 flags.DEFINE_string("data_dir", None, "TFDS data directory (default: the run's)")
 
-IMAGE_METRICS = ("inception_score", "fid", "kid", "diversity", "critic")
-LIKELIHOOD_METRICS = ("elbo", "nll", "rmse")
-MIXTURES = ("ring8", "grid25")
-
-
-def _applicable(model, info) -> tuple[str, ...]:
-    if info.name == "stacked_mnist":  # a per-channel classifier: 1000 modes, no single label
-        names = tuple(m for m in IMAGE_METRICS if m != "inception_score") + ("mode_coverage",)
-    elif info.kind == "image":
-        names = IMAGE_METRICS
-    else:
-        names = (("mode_coverage",) if info.name in MIXTURES else ()) + ("critic",)
-    if model.log_likelihood_fn is not None:
-        names += LIKELIHOOD_METRICS
-    return names
-
 
 def _requested(model, info) -> tuple[str, ...]:
-    applicable = _applicable(model, info)
+    from unigen_jax.eval.runner import LIKELIHOOD_METRICS, applicable_metrics
+
+    applicable = applicable_metrics(model, info)
     if FLAGS.metrics == ["auto"]:
         return applicable
     for name in FLAGS.metrics:
-        if name in LIKELIHOOD_METRICS and name not in applicable:
+        if name in LIKELIHOOD_METRICS + ("rmse",) and name not in applicable:
             raise UserInputError(
                 f"--metrics={name} needs a model with an encoder and a "
                 f"likelihood; model {model.name!r} has none"
@@ -107,9 +94,8 @@ def main(argv):
     run = runner.load_run(FLAGS.workdir, data_dir=FLAGS.data_dir)
     metrics = _requested(run.model, run.train_source.info)
     classifier = None
-    if any(m in metrics for m in ("inception_score", "fid", "kid", "mode_coverage")) and (
-        run.train_source.info.kind == "image"
-    ):
+    needs_classifier = ("inception_score", "fid", "kid", "mode_coverage", "conditional_accuracy")
+    if any(m in metrics for m in needs_classifier) and (run.train_source.info.kind == "image"):
         classifier = runner.load_checked_classifier(FLAGS.classifier, run.train_source.info)
     path = os.path.join(FLAGS.workdir, "eval.json")
     report = {

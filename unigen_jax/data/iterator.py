@@ -16,6 +16,8 @@ deterministic input pipelines, without their dependencies.
 from __future__ import annotations
 
 import functools
+import zlib
+from collections.abc import Mapping
 
 import numpy as np
 
@@ -179,6 +181,95 @@ class BatchIterator:
         self._closed = True
         if self._background is not None:
             self._background.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc_info):
+        self.close()
+
+
+def stream_seed(seed: int, stream: str) -> int:
+    """The seed of a second data stream's order: a pure function of (seed, stream name)."""
+    return seed + ((zlib.crc32(stream.encode()) & 0x7FFFFFFF) + 1) * 2**32
+
+
+class StepBatches:
+    """The real data of each training step, from step `start_step` on.
+
+    A step reads `batches_per_step` = K consecutive batches of the run's source (K > 1 for
+    models whose critic reads a fresh batch per repeat: arrays then get a leading axis K) and
+    as many of each extra stream's, found under the stream's name. Step t reads batches
+    t K ... t K + K - 1 of each stream's `BatchIterator`, so the data remain a pure function of
+    (seed, step) and resume exactly; the run's own stream with K = 1 is `BatchIterator`'s.
+
+    Args:
+      source: the run's dataset split.
+      seed, global_batch_size, start_step, process_index, process_count, prefetch: as for
+        `BatchIterator`.
+      batches_per_step: K >= 1.
+      streams: {name: (source, global batch size)} of the extra streams; their orders are
+        seeded by `stream_seed(seed, name)`.
+    """
+
+    def __init__(
+        self,
+        source: Source,
+        *,
+        seed: int,
+        global_batch_size: int,
+        start_step: int = 0,
+        batches_per_step: int = 1,
+        streams: Mapping[str, tuple[Source, int]] | None = None,
+        process_index: int | None = None,
+        process_count: int | None = None,
+        prefetch: int = 2,
+    ):
+        self._per_step = _check_int("batches per step", batches_per_step, 1)
+        start = _check_int("start step", start_step, 0) * self._per_step
+        common = dict(process_index=process_index, process_count=process_count, prefetch=prefetch)
+        self._iterators = {
+            None: BatchIterator(
+                source, seed=seed, global_batch_size=global_batch_size, start_step=start, **common
+            )
+        }
+        try:
+            for name, (stream_source, batch_size) in (streams or {}).items():
+                self._iterators[name] = BatchIterator(
+                    stream_source,
+                    seed=stream_seed(seed, name),
+                    global_batch_size=batch_size,
+                    start_step=start,
+                    **common,
+                )
+        except Exception:
+            self.close()
+            raise
+
+    @property
+    def leading_axes(self) -> int:
+        """Axes before the batch axis in each array: 1 when a step reads several batches."""
+        return int(self._per_step > 1)
+
+    def _take(self, iterator) -> dict[str, np.ndarray]:
+        batches = [next(iterator) for _ in range(self._per_step)]
+        if self._per_step == 1:
+            return batches[0]
+        return {key: np.stack([b[key] for b in batches]) for key in batches[0]}
+
+    def __iter__(self):
+        return self
+
+    def __next__(self) -> dict:
+        batch = dict(self._take(self._iterators[None]))
+        for name, iterator in self._iterators.items():
+            if name is not None:
+                batch[name] = self._take(iterator)
+        return batch
+
+    def close(self) -> None:
+        for iterator in self._iterators.values():
+            iterator.close()
 
     def __enter__(self):
         return self

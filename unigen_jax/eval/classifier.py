@@ -1,6 +1,6 @@
 """The project's own domain classifiers: the feature extractors of every sample-quality score.
 
-No Inception network can be downloaded here, so, as Hu et al. (2017) do (../shared/papers/000
+No Inception network can be downloaded here, so, as Hu et al. (2017) do (arXiv 1706.00550
 §5.1) and TF-GAN's `mnist_score`, each dataset gets a small convolutional classifier trained by
 the project. A feature extractor is any function `images [n, H, W, C] -> (logits [n, K],
 features [n, F])`; `TrainedClassifier` is one, and a user with local Inception weights can pass

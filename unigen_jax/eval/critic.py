@@ -1,6 +1,6 @@
 """Independent Wasserstein critic: a WGAN-GP critic trained only to score a finished generator.
 
-Rosca et al. 2017 (../shared/papers/003 §5, "Independent Wasserstein critic"), after Danihelka
+Rosca et al. 2017 (arXiv 1706.04987, §5, "Independent Wasserstein critic"), after Danihelka
 et al. 2017: a fresh critic is trained to tell held-out real data from generated samples, and
 its estimate of the Wasserstein-1 distance on separate evaluation sets is reported negated
 (higher is better). A generator that memorises the training set or drops modes is easy to tell
@@ -146,7 +146,7 @@ def independent_wasserstein_critic(
       to the evaluation estimate means the critic overfitted, 003 Appendix E), 'steps', and
       'train_curve' ([steps] minibatch estimates E_real[f] - E_fake[f] during training).
 
-    References: Rosca et al. 2017 (papers/003) §5 and Appendix E; Danihelka et al. 2017,
+    References: Rosca et al. 2017 (arXiv 1706.04987) §5 and Appendix E; Danihelka et al. 2017,
     "Comparison of Maximum Likelihood and GAN-based training of Real NVPs"; Gulrajani et al.
     2017, "Improved Training of Wasserstein GANs", Algorithm 1.
     """

@@ -3,7 +3,7 @@
 Model-agnostic: a model enters as callables, all traceable by JAX:
   encode(x [n, ...]) -> (mean [n, d], log_variance [n, d]) of q(z|x) = N(mean, diag exp(log_var)),
   log_likelihood(x [n, ...], z [n, d]) -> [n] log p(x|z) per example (normalised, in nats),
-  decode_mean(z [n, d]) -> [n, ...] the decoder's mean (for the reconstruction error);
+  reconstruct(x [n, ...]) -> [n, ...] reconstructions (for the reconstruction error);
 and the prior is p(z) = N(0, I).
 
 A plain function (e.g. a closure over trained parameters) is compiled once per function object
@@ -35,7 +35,16 @@ def _check_positive_int(name: str, value) -> int:
     return int(value)
 
 
-def _check_data(x) -> np.ndarray:
+def _check_data(x):
+    """x [n, ...], or a batch {'x': [n, ...], 'label': [n], ...} (conditional models)."""
+    if isinstance(x, dict):
+        data = _check_data(x["x"]) if "x" in x else None
+        if data is None:
+            raise UserInputError("a batch given as x must hold its data under 'x'.")
+        batch = {k: np.asarray(v) for k, v in x.items()}
+        if any(v.shape[:1] != data.shape[:1] for v in batch.values()):
+            raise UserInputError("every array of the batch x must have the same length.")
+        return batch
     x = np.asarray(x)
     if x.ndim < 2 or x.shape[0] < 1:
         raise UserInputError(
@@ -43,6 +52,10 @@ def _check_data(x) -> np.ndarray:
             f"got shape {x.shape}."
         )
     return x
+
+
+def _rows(x) -> int:
+    return (x["x"] if isinstance(x, dict) else x).shape[0]
 
 
 def _as_pytree_fn(name: str, fn) -> jax.tree_util.Partial:
@@ -58,19 +71,19 @@ def _encode(encode, x):
     """q(z|x) as float32 (mean, log_variance), each [batch, d], with shape checks."""
     mean, log_variance = encode(x)
     mean, log_variance = jnp.asarray(mean), jnp.asarray(log_variance)
-    if mean.ndim != 2 or mean.shape != log_variance.shape or mean.shape[0] != x.shape[0]:
+    if mean.ndim != 2 or mean.shape != log_variance.shape or mean.shape[0] != _rows(x):
         raise UserInputError(
             f"encode must return (mean, log_variance), each [batch, latent] with batch = "
-            f"{x.shape[0]}, got shapes {mean.shape} and {log_variance.shape}."
+            f"{_rows(x)}, got shapes {mean.shape} and {log_variance.shape}."
         )
     return mean.astype(jnp.float32), log_variance.astype(jnp.float32)
 
 
 def _log_likelihood(log_likelihood, x, z):
     values = jnp.asarray(log_likelihood(x, z))
-    if values.shape != (x.shape[0],):
+    if values.shape != (_rows(x),):
         raise UserInputError(
-            f"log_likelihood(x, z) must return [batch] = ({x.shape[0]},), got {values.shape}."
+            f"log_likelihood(x, z) must return [batch] = ({_rows(x)},), got {values.shape}."
         )
     return values.astype(jnp.float32)
 
@@ -86,15 +99,19 @@ def _example_keys(key, indices):
     return jax.vmap(jax.random.fold_in, in_axes=(None, 0))(key, indices)
 
 
-def _batches(x: np.ndarray, batch_size: int):
+def _batches(x, batch_size: int):
     """Yields (start, valid, batch): batches of exactly `batch_size` rows (padded at the end)."""
-    n = x.shape[0]
+    n = _rows(x)
     for start in range(0, n, batch_size):
-        batch = x[start : start + batch_size]
-        valid = batch.shape[0]
-        if valid < batch_size:  # pad with copies of the last row: one compiled shape only
-            batch = np.concatenate([batch, np.repeat(batch[-1:], batch_size - valid, axis=0)])
-        yield start, valid, batch
+        valid = min(batch_size, n - start)
+
+        def rows(a, start=start, valid=valid):
+            a = a[start : start + valid]
+            if valid < batch_size:  # pad with copies of the last row: one compiled shape only
+                a = np.concatenate([a, np.repeat(a[-1:], batch_size - valid, axis=0)])
+            return a
+
+        yield start, valid, jax.tree.map(rows, x)
 
 
 def _indices(start: int, batch_size: int) -> np.ndarray:
@@ -126,7 +143,8 @@ def test_elbo(encode, log_likelihood, x, key, *, batch_size: int = 500) -> dict:
     Args:
       encode: x [batch, ...] -> (mean, log_variance) [batch, d] (see the module docstring).
       log_likelihood: (x [batch, ...], z [batch, d]) -> log p(x|z) [batch].
-      x: [n, ...] evaluation data.
+      x: [n, ...] evaluation data, or a batch {'x': [n, ...], 'label': [n]} that encode and
+        log_likelihood receive whole (conditional models).
       key: PRNG key for z.
       batch_size: examples per compiled call (the last batch is padded).
 
@@ -138,7 +156,7 @@ def test_elbo(encode, log_likelihood, x, key, *, batch_size: int = 500) -> dict:
     References: Kingma & Welling 2014, "Auto-Encoding Variational Bayes", eq. 10.
     """
     x = _check_data(x)
-    batch_size = min(_check_positive_int("batch_size", batch_size), x.shape[0])
+    batch_size = min(_check_positive_int("batch_size", batch_size), _rows(x))
     encode = _as_pytree_fn("encode", encode)
     log_likelihood = _as_pytree_fn("log_likelihood", log_likelihood)
     reconstructions, kls = [], []
@@ -220,7 +238,7 @@ def importance_weighted_nll(
       encode: x [batch, ...] -> (mean, log_variance) [batch, d] (see the module docstring).
       log_likelihood: (x [batch, ...], z [batch, d]) -> log p(x|z) [batch]; it is vmapped
         over the samples of a chunk (each call sees one sample per example).
-      x: [n, ...] evaluation data.
+      x: [n, ...] evaluation data, or a batch dict as for `test_elbo`.
       key: PRNG key for the samples.
       num_samples: k, samples per example.
       chunk_size: samples per example weighed at once (capped at k); the result does not
@@ -237,7 +255,7 @@ def importance_weighted_nll(
     x = _check_data(x)
     num_samples = _check_positive_int("num_samples", num_samples)
     chunk_size = min(_check_positive_int("chunk_size", chunk_size), num_samples)
-    batch_size = min(_check_positive_int("batch_size", batch_size), x.shape[0])
+    batch_size = min(_check_positive_int("batch_size", batch_size), _rows(x))
     encode = _as_pytree_fn("encode", encode)
     log_likelihood = _as_pytree_fn("log_likelihood", log_likelihood)
     bounds = []
@@ -263,41 +281,40 @@ def importance_weighted_nll(
 
 
 @jax.jit
-def _squared_errors_batch(encode, decode_mean, x):
-    mean, _ = _encode(encode, x)
-    reconstruction = jnp.asarray(decode_mean(mean))
-    if reconstruction.shape != x.shape:
+def _squared_errors_batch(reconstruct, x):
+    data = x["x"] if isinstance(x, dict) else x
+    reconstruction = jnp.asarray(reconstruct(x))
+    if reconstruction.shape != data.shape:
         raise UserInputError(
-            f"decode_mean must return the shape of x, {x.shape}, got {reconstruction.shape}."
+            f"reconstruct must return the shape of x, {data.shape}, got {reconstruction.shape}."
         )
-    error = x.astype(jnp.float32) - reconstruction.astype(jnp.float32)
-    return jnp.sum(jnp.square(error).reshape(x.shape[0], -1), axis=1)
+    error = data.astype(jnp.float32) - reconstruction.astype(jnp.float32)
+    return jnp.sum(jnp.square(error).reshape(data.shape[0], -1), axis=1)
 
 
-def reconstruction_rmse(encode, decode_mean, x, *, batch_size: int = 500) -> float:
-    """Root mean squared error of reconstructions through the encoder mean.
+def reconstruction_rmse(reconstruct, x, *, batch_size: int = 500) -> float:
+    """Root mean squared error of a model's reconstructions.
 
-    Objective: sqrt(mean over examples and elements of (x - decode_mean(mu(x)))^2), with
-    mu(x) the mean of q(z|x) (no sampling).
+    Objective: sqrt(mean over examples and elements of (x - reconstruct(x))^2); for a VAE,
+    reconstruct(x) = decode_mean(mu(x)) with mu(x) the mean of q(z|x) (no sampling).
 
     Args:
-      encode: x [batch, ...] -> (mean, log_variance) [batch, d].
-      decode_mean: z [batch, d] -> [batch, ...] reconstructions, the shape of x.
-      x: [n, ...] data.
+      reconstruct: x [batch, ...] (or a batch dict) -> [batch, ...] reconstructions of x.
+      x: [n, ...] data, or a batch dict as for `test_elbo`.
       batch_size: examples per compiled call (the last batch is padded).
 
     Returns:
       The RMSE as a float, in the units of x.
 
-    References: Pu et al. 2017 (papers/004, AS-VAE), CIFAR-10 experiments: RMSE of
+    References: Pu et al. 2017, arXiv 1711.04915 (AS-VAE), CIFAR-10 experiments: RMSE of
     reconstructions beside the NLL (and for ALI, whose NLL cannot be computed).
     """
     x = _check_data(x)
-    batch_size = min(_check_positive_int("batch_size", batch_size), x.shape[0])
-    encode = _as_pytree_fn("encode", encode)
-    decode_mean = _as_pytree_fn("decode_mean", decode_mean)
+    batch_size = min(_check_positive_int("batch_size", batch_size), _rows(x))
+    reconstruct = _as_pytree_fn("reconstruct", reconstruct)
     total = 0.0
     for _, valid, batch in _batches(x, batch_size):
-        errors = _squared_errors_batch(encode, decode_mean, batch)
+        errors = _squared_errors_batch(reconstruct, batch)
         total += float(np.asarray(errors, np.float64)[:valid].sum())
-    return math.sqrt(total / x.size)
+    data = x["x"] if isinstance(x, dict) else x
+    return math.sqrt(total / data.size)

@@ -19,9 +19,7 @@ from unigen_jax import data, models
 from unigen_jax.errors import UserInputError
 from unigen_jax.eval import classifier as classifiers
 from unigen_jax.eval import critic, likelihood, mode_coverage, ms_ssim, sample_metrics
-from unigen_jax.models.common import to_data_space
 from unigen_jax.train.checkpoint import Checkpointer
-from unigen_jax.train.networks import Networks
 from unigen_jax.train.state import create_train_state
 
 SAMPLE_BATCH = 500
@@ -86,37 +84,50 @@ def load_checked_classifier(path: str | None, info) -> classifiers.TrainedClassi
     return trained
 
 
-def _nets(run: LoadedRun, key, batch_size: int) -> Networks:
-    return Networks(
-        run.model.networks,
-        run.state.params,
-        run.state.batch_stats,
-        train=False,
-        key=key,
-        batch_size=batch_size,
-    )
+IMAGE_METRICS = ("inception_score", "fid", "kid", "diversity", "critic")
+LIKELIHOOD_METRICS = ("elbo", "nll")
+MIXTURES = ("ring8", "grid25")
 
 
-def draw_samples(run: LoadedRun, num_samples: int, seed: int) -> np.ndarray:
-    """`num_samples` samples in data space, drawn in batches of SAMPLE_BATCH (one compile)."""
+def applicable_metrics(model: models.ModelSpec, info) -> tuple[str, ...]:
+    """The metrics that mean something for `model` on data `info`, from what the model can do
+    (its declared abilities) and what the data are."""
+    if info.name == "stacked_mnist":  # a per-channel classifier: 1000 modes, no single label
+        names = tuple(m for m in IMAGE_METRICS if m != "inception_score") + ("mode_coverage",)
+    elif info.kind == "image":
+        names = IMAGE_METRICS
+        if "label" in model.conditions and info.num_classes:
+            names += ("conditional_accuracy",)
+    else:
+        names = (("mode_coverage",) if info.name in MIXTURES else ()) + ("critic",)
+    if model.encode_fn is not None and model.log_likelihood_fn is not None:
+        names += LIKELIHOOD_METRICS
+    if model.reconstruct_fn is not None:
+        names += ("rmse",)
+    return names
 
-    def sample(state, key):  # params as arguments, not constants baked into the program
-        nets = Networks(
-            run.model.networks,
-            state.params,
-            state.batch_stats,
-            train=False,
-            key=key,
-            batch_size=SAMPLE_BATCH,
+
+def draw_samples(
+    run: LoadedRun, num_samples: int, seed: int, labels: np.ndarray | None = None
+) -> np.ndarray:
+    """`num_samples` samples in data space, drawn in batches of SAMPLE_BATCH (one compile);
+    for a class-conditional model, generated for `labels` [num_samples] (None: uniform)."""
+
+    def sample(state, key, conditions):  # params as arguments, not constants in the program
+        nets = run.model.inference_networks(
+            state.params, state.batch_stats, key=key, batch_size=SAMPLE_BATCH
         )
-        return run.model.sample_fn(nets, SAMPLE_BATCH)
+        return run.model.sample_fn(nets, conditions)
 
     sample = jax.jit(sample)
     key = jax.random.fold_in(jax.random.PRNGKey(seed), 0xE7A1)
-    batches = [
-        np.asarray(sample(run.state, jax.random.fold_in(key, i)))
-        for i in range(math.ceil(num_samples / SAMPLE_BATCH))
-    ]
+    batches = []
+    for i in range(math.ceil(num_samples / SAMPLE_BATCH)):
+        conditions = {}
+        if labels is not None:
+            chunk = labels[i * SAMPLE_BATCH : (i + 1) * SAMPLE_BATCH]
+            conditions["label"] = np.resize(chunk, SAMPLE_BATCH).astype(np.int32)
+        batches.append(np.asarray(sample(run.state, jax.random.fold_in(key, i), conditions)))
     return np.concatenate(batches)[:num_samples]
 
 
@@ -235,7 +246,19 @@ def evaluate(
                 **classifier_settings,
             )
 
+        def conditional_accuracy():
+            # Hu et al. 2017, Section 5.1: generate for each label, classify, share that match.
+            labels = np.arange(len(samples)) % info.num_classes
+            generated = draw_samples(run, len(samples), seed + 1, labels=labels)
+            record(
+                "conditional_accuracy",
+                sample_metrics.conditional_accuracy(classifier(generated)[0], labels),
+                sample_metrics.conditional_accuracy(features("test")[0], real_test["label"]),
+                **classifier_settings,
+            )
+
         computations["fid"], computations["kid"] = fid, kid
+        computations["conditional_accuracy"] = conditional_accuracy
         if classifier.per_channel:
             computations["mode_coverage"] = stacked_mode_coverage
         else:
@@ -288,22 +311,30 @@ def evaluate(
     if critic_steps > 0:
         computations["critic"] = independent_critic
 
-    if run.model.log_likelihood_fn is not None:
+    def nets(batch_size):
+        return run.model.inference_networks(
+            run.state.params,
+            run.state.batch_stats,
+            key=jax.random.PRNGKey(seed),
+            batch_size=batch_size,
+        )
+
+    test_batch = {"x": test_x, "label": real_test["label"]}
+    if run.model.encode_fn is not None and run.model.log_likelihood_fn is not None:
         key = jax.random.PRNGKey(seed)
 
-        def encode(x):
-            return _nets(run, key, x.shape[0])("encoder", x)
+        def encode(batch):
+            return run.model.encode_fn(nets(batch["x"].shape[0]), batch)
 
-        def log_likelihood(x, z):
-            return run.model.log_likelihood_fn(_nets(run, key, x.shape[0]), x, z)
-
-        def decode_mean(z):
-            return to_data_space(_nets(run, key, z.shape[0])("generator", z), info.kind)
+        def log_likelihood(batch, z):
+            return run.model.log_likelihood_fn(nets(batch["x"].shape[0]), batch, z)
 
         def elbo():
             record(
                 "elbo",
-                likelihood.test_elbo(encode, log_likelihood, test_x, jax.random.fold_in(key, 1)),
+                likelihood.test_elbo(
+                    encode, log_likelihood, test_batch, jax.random.fold_in(key, 1)
+                ),
                 num_examples=len(test_x),
             )
 
@@ -313,7 +344,7 @@ def evaluate(
                 likelihood.importance_weighted_nll(
                     encode,
                     log_likelihood,
-                    test_x[:nll_examples],
+                    {k: v[:nll_examples] for k, v in test_batch.items()},
                     jax.random.fold_in(key, 2),
                     num_samples=nll_samples,
                 ),
@@ -321,14 +352,21 @@ def evaluate(
                 num_examples=min(nll_examples, len(test_x)),
             )
 
+        computations.update(elbo=elbo, nll=nll)
+
+    if run.model.reconstruct_fn is not None:
+
         def rmse():
             record(
                 "rmse",
-                likelihood.reconstruction_rmse(encode, decode_mean, test_x),
+                likelihood.reconstruction_rmse(
+                    lambda batch: run.model.reconstruct_fn(nets(batch["x"].shape[0]), batch),
+                    test_batch,
+                ),
                 num_examples=len(test_x),
             )
 
-        computations.update(elbo=elbo, nll=nll, rmse=rmse)
+        computations["rmse"] = rmse
 
     for name in metrics:
         if name not in computations:

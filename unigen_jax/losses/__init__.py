@@ -11,8 +11,10 @@ maximised (their negatives are losses).
 """
 
 from unigen_jax.losses._gan import (
+    adversary_activation_weights,
     hinge_discriminator_loss,
     hinge_generator_loss,
+    importance_weights,
     least_squares_discriminator_loss,
     least_squares_generator_loss,
     minimax_discriminator_loss,
@@ -46,6 +48,9 @@ __all__ = [
     "hinge_discriminator_loss",
     "least_squares_generator_loss",
     "least_squares_discriminator_loss",
+    # Example weights from a discriminator (Hu et al. 2017).
+    "importance_weights",
+    "adversary_activation_weights",
     # Variational bounds.
     "gaussian_kl_to_standard_normal",
     "diagonal_gaussian_log_density",

@@ -55,10 +55,7 @@ def _discriminator_setup(
 
 def _weighted(values: jax.Array, weights: jax.Array | None) -> jax.Array:
     """[batch, ...] element losses -> [batch]: patch mean, then the per-example weight."""
-    values = _common.mean_over_non_batch(values)
-    if weights is not None:
-        values = values * weights.astype(values.dtype)
-    return values
+    return _common.finish(_common.mean_over_non_batch(values), weights, values.dtype)
 
 
 def _discriminator_total(real_terms, fake_terms, real_weights, fake_weights, result_dtype):
@@ -86,7 +83,7 @@ def minimax_generator_loss(
       [batch] per-example losses.
 
     References: Goodfellow et al. 2014, "Generative Adversarial Nets", eq. 1; Hu et al. 2017
-    (shared/papers/000) §3.2.
+    (arXiv 1706.00550) §3.2.
     """
     fake, weights, result_dtype = _generator_setup(fake_logits, weights)
     # log(1 - sigmoid(l)) = -softplus(l): no 1 - sigmoid cancellation, finite for any l.
@@ -136,7 +133,7 @@ def minimax_discriminator_loss(
     Returns:
       [batch] per-example real term + fake term.
 
-    References: Goodfellow et al. 2014, eq. 1 and Prop. 1; Hu et al. 2017 (papers/000) §3.2;
+    References: Goodfellow et al. 2014, eq. 1 and Prop. 1; Hu et al. 2017 (arXiv 1706.00550) §3.2;
     Salimans et al. 2016, "Improved Techniques for Training GANs", §3.4.
     """
     return _logistic_discriminator_loss(
@@ -158,7 +155,7 @@ def modified_generator_loss(
     Returns:
       [batch] per-example losses.
 
-    References: Goodfellow et al. 2014, §3; Hu et al. 2017 (papers/000) §3.2.
+    References: Goodfellow et al. 2014, §3; Hu et al. 2017 (arXiv 1706.00550) §3.2.
     """
     fake, weights, result_dtype = _generator_setup(fake_logits, weights)
     # -log sigmoid(l) = softplus(-l): finite value and gradient for any l.
@@ -188,7 +185,8 @@ def modified_discriminator_loss(
     Returns:
       [batch] per-example real term + fake term.
 
-    References: Goodfellow et al. 2014; Hu et al. 2017 (papers/000) §3.2; Salimans et al. 2016.
+    References: Goodfellow et al. 2014; Hu et al. 2017 (arXiv 1706.00550) §3.2; Salimans et
+    al. 2016.
     """
     return _logistic_discriminator_loss(
         real_logits, fake_logits, real_weights, fake_weights, label_smoothing
@@ -252,23 +250,10 @@ def wasserstein_discriminator_loss(
 # Hinge GAN: Lim & Ye 2017 (Geometric GAN); Miyato et al. 2018 (SN-GAN).
 
 
-def hinge_generator_loss(fake_logits: ArrayLike, *, weights: ArrayLike | None = None) -> jax.Array:
-    """Hinge-GAN generator loss: the same as the Wasserstein one.
-
-    Objective (minimised by G): -D(G(z)).
-
-    Args:
-      fake_logits: [batch, ...] discriminator outputs on generated samples.
-      weights: optional [batch] per-example weights.
-
-    Returns:
-      [batch] per-example losses.
-
-    References: Lim & Ye 2017, "Geometric GAN"; Miyato et al. 2018, "Spectral Normalization
-    for GANs".
-    """
-    fake, weights, result_dtype = _generator_setup(fake_logits, weights)
-    return _weighted(-fake, weights).astype(result_dtype)
+# The hinge GAN's generator minimises -D(G(z)), the Wasserstein generator loss (TF-GAN aliases
+# it the same way). Lim & Ye 2017, "Geometric GAN"; Miyato et al. 2018, "Spectral
+# Normalization for GANs".
+hinge_generator_loss = wasserstein_generator_loss
 
 
 def hinge_discriminator_loss(
@@ -364,3 +349,55 @@ def least_squares_discriminator_loss(
         fake_weights,
         result_dtype,
     )
+
+
+# ------------------------------------------------------------------------------------------
+# Discriminator-derived example weights: Hu, Yang, Salakhutdinov, Xing 2017, arXiv 1706.00550.
+
+
+def importance_weights(fake_logits: ArrayLike) -> jax.Array:
+    """IWGAN's normalised importance weights of a minibatch of generated samples.
+
+    w_i = exp(l_i) / sum_j exp(l_j), l_i the logit of D(G(z_i)): with the optimal-discriminator
+    approximation w_i ~ D(x_i) / (1 - D(x_i)) = exp(l_i) (below eq. 13), normalised over the k
+    samples of the minibatch (eq. 13), held constant (no gradient flows through them, eq. 15).
+    For a batch split over devices use the engine's `nets.batch_softmax`, which normalises
+    over the global batch.
+
+    Args:
+      fake_logits: [batch] or [batch, ...] discriminator logits on generated samples (patch
+        logits are averaged per example).
+
+    Returns:
+      [batch] weights, non-negative, summing to 1.
+
+    References: Hu et al. 2017, arXiv 1706.00550, eqs. 13 and 15.
+    """
+    fake_logits = jnp.asarray(fake_logits)
+    _common.batch_size("fake_logits", fake_logits)
+    logits = _common.mean_over_non_batch(jax.lax.stop_gradient(fake_logits))
+    return jax.nn.softmax(logits.astype(jnp.promote_types(logits.dtype, jnp.float32)))
+
+
+def adversary_activation_weights(logits: ArrayLike, *, temperature: float = 1.0) -> jax.Array:
+    """AA-VAE's example weights: the discriminator's probability that x is real, tempered.
+
+    w(x) = sigmoid(l(x) / tau), held constant (no gradient): the inverted discriminator
+    q^r(y|x) that weights every example's ELBO in eq. 16; tau > 1 smooths it (the paper
+    cross-validates tau in {1, 1.5, 3, 5}, Section 5.2).
+
+    Args:
+      logits: [batch] or [batch, ...] discriminator logits (patch logits averaged).
+      temperature: tau > 0.
+
+    Returns:
+      [batch] weights in (0, 1).
+
+    References: Hu et al. 2017, arXiv 1706.00550, eqs. 16-18 and Section 5.2.
+    """
+    if temperature <= 0:
+        raise ValueError(f"temperature must be > 0, got {temperature}")
+    logits = jnp.asarray(logits)
+    _common.batch_size("logits", logits)
+    logits = _common.mean_over_non_batch(jax.lax.stop_gradient(logits))
+    return jax.nn.sigmoid(logits / temperature)

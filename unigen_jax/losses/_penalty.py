@@ -17,8 +17,9 @@ def wasserstein_gradient_penalty(
     critic_fn: Callable[[jax.Array], jax.Array],
     real: ArrayLike,
     fake: ArrayLike,
-    key: jax.Array,
+    key: jax.Array | None = None,
     *,
+    interpolation: ArrayLike | None = None,
     target_norm: float = 1.0,
     weights: ArrayLike | None = None,
 ) -> jax.Array:
@@ -40,7 +41,10 @@ def wasserstein_gradient_penalty(
         that are summed per example.
       real: [batch, ...] real samples.
       fake: [batch, ...] generated samples, the same shape as `real`.
-      key: PRNG key for the interpolation coefficients.
+      key: PRNG key for the interpolation coefficients eps ~ U[0, 1].
+      interpolation: or the coefficients themselves, [batch] in [0, 1] (a data-parallel step
+        draws them per example of the global batch, so that they do not depend on the
+        device count); exactly one of `key` and `interpolation`.
       target_norm: the gradient norm the penalty pulls towards (1 for a 1-Lipschitz critic).
       weights: optional [batch] per-example weights.
 
@@ -57,7 +61,12 @@ def wasserstein_gradient_penalty(
     result_dtype, compute_dtype = _common.dtypes(real, fake)
 
     eps_shape = (batch,) + (1,) * (real.ndim - 1)
-    eps = jax.random.uniform(key, eps_shape, dtype=jnp.float32).astype(result_dtype)
+    if (key is None) == (interpolation is None):
+        raise ValueError("give exactly one of key and interpolation")
+    if interpolation is None:
+        eps = jax.random.uniform(key, eps_shape, dtype=jnp.float32).astype(result_dtype)
+    else:
+        eps = jnp.asarray(interpolation).reshape(eps_shape).astype(result_dtype)
     # The critic sees the samples' own dtype (e.g. bfloat16), as it does in training.
     interpolates = eps * real.astype(result_dtype) + (1 - eps) * fake.astype(result_dtype)
 

@@ -35,7 +35,7 @@ def gaussian_kl_to_standard_normal(
       [batch] KL divergences in nats, summed over the non-batch dimensions.
 
     References: Kingma & Welling 2014, "Auto-Encoding Variational Bayes", Appendix B;
-    Hu et al. 2017 (papers/000) §3.3, eq. 7.
+    Hu et al. 2017 (arXiv 1706.00550) §3.3, eq. 7.
     """
     mean = jnp.asarray(mean)
     log_variance = jnp.asarray(log_variance)
@@ -184,8 +184,8 @@ def laplace_log_likelihood(
     Returns:
       [batch] log-likelihoods, summed over the non-batch dimensions.
 
-    References: Rosca et al. 2017 (papers/003) §3 ("Likelihood Choice": the L1 reconstruction loss
-    as a Laplace likelihood).
+    References: Rosca et al. 2017 (arXiv 1706.04987) §3 ("Likelihood Choice": the L1
+    reconstruction loss as a Laplace likelihood).
     """
     loc, x, log_scale, weights, result_dtype = _location_scale_setup(loc, x, log_scale, weights)
     per_unit = -_LOG_2 - log_scale - jnp.abs(x - loc) * jnp.exp(-log_scale)
@@ -214,7 +214,7 @@ def elbo(
     Returns:
       [batch] log_likelihood - beta * kl.
 
-    References: Kingma & Welling 2014, eq. 3; Hu et al. 2017 (papers/000) §3.3, eq. 7;
+    References: Kingma & Welling 2014, eq. 3; Hu et al. 2017 (arXiv 1706.00550) §3.3, eq. 7;
     Higgins et al. 2017, "beta-VAE".
     """
     log_likelihood = jnp.asarray(log_likelihood)
@@ -245,7 +245,7 @@ def importance_weighted_bound(
       [batch] bounds.
 
     References: Burda, Grosse, Salakhutdinov 2016, "Importance Weighted Autoencoders", eq. 8
-    and Theorem 1; Hu et al. 2017 (papers/000) §4.1, eq. 12 (the same bound for IWGAN).
+    and Theorem 1; Hu et al. 2017 (arXiv 1706.00550) §4.1, eq. 12 (the same bound for IWGAN).
     """
     log_weights = jnp.asarray(log_weights)
     if log_weights.ndim != 2:

@@ -3,21 +3,73 @@
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable, Mapping
+from typing import Any
 
 from unigen_jax.errors import UserInputError
 from unigen_jax.models.gan import GANConfig, make_gan
 from unigen_jax.models.spec import ModelSpec, Phase
 from unigen_jax.models.vae import VAEConfig, make_vae
 
-# name -> (config class, factory(config, data_info, *, axis_name) -> ModelSpec)
+
+@dataclasses.dataclass(frozen=True)
+class Entry:
+    """A registered model: its family's config class and factory, and the family's
+    hyperparameters that define it (`iwgan` is the GAN with `importance_weighted=True`).
+
+    factory(config, data_info, *, axis_name, name) -> ModelSpec.
+    """
+
+    config_class: type
+    factory: Callable
+    preset: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+
+
 REGISTRY = {
-    "gan": (GANConfig, make_gan),
-    "vae": (VAEConfig, make_vae),
+    "gan": Entry(GANConfig, make_gan),
+    # Mirza & Osindero 2014; Hu et al. 2017, arXiv 1706.00550, Section 5.1.
+    "cgan": Entry(GANConfig, make_gan, {"conditional": True}),
+    # Hu et al. 2017, arXiv 1706.00550, eq. 15 (IW-CGAN: cgan with importance_weighted=True).
+    "iwgan": Entry(GANConfig, make_gan, {"importance_weighted": True}),
+    # Arjovsky, Chintala, Bottou 2017, Algorithm 1 (weight clipping, RMSProp 5e-5, n_critic 5).
+    "wgan": Entry(
+        GANConfig,
+        make_gan,
+        {
+            "loss": "wasserstein",
+            "weight_clip": 0.01,
+            "optimizer": "rmsprop",
+            "generator_lr": 5e-5,
+            "discriminator_lr": 5e-5,
+            "discriminator_steps": 5,
+        },
+    ),
+    # Gulrajani et al. 2017, Algorithm 1 (lambda 10, n_critic 5, Adam 1e-4, betas 0 and 0.9;
+    # layer norm in the critic instead of batch norm, their Section 4).
+    "wgan_gp": Entry(
+        GANConfig,
+        make_gan,
+        {
+            "loss": "wasserstein",
+            "gradient_penalty": 10.0,
+            "discriminator_steps": 5,
+            "discriminator_norm": "layer",
+            "generator_lr": 1e-4,
+            "discriminator_lr": 1e-4,
+            "adam_b1": 0.0,
+            "adam_b2": 0.9,
+        },
+    ),
+    "vae": Entry(VAEConfig, make_vae),
+    # Sohn, Lee, Yan 2015; Hu et al. 2017, arXiv 1706.00550, Section 5.2.
+    "cvae": Entry(VAEConfig, make_vae, {"conditional": True}),
+    # Hu et al. 2017, arXiv 1706.00550, eqs. 16-18 (AA-CVAE: cvae with adversary_activated).
+    "aavae": Entry(VAEConfig, make_vae, {"adversary_activated": True}),
 }
 MODEL_NAMES = tuple(REGISTRY)
 
 
-def _entry(name: str):
+def _entry(name: str) -> Entry:
     if name not in REGISTRY:
         raise UserInputError(f"unknown model {name!r}; choose one of: {', '.join(MODEL_NAMES)}")
     return REGISTRY[name]
@@ -25,7 +77,13 @@ def _entry(name: str):
 
 def config_class(name: str):
     """The hyperparameter dataclass of model `name`."""
-    return _entry(name)[0]
+    return _entry(name).config_class
+
+
+def default_config(name: str):
+    """Model `name`'s hyperparameters: its family's defaults with the model's preset."""
+    entry = _entry(name)
+    return entry.config_class(**entry.preset)
 
 
 def make_config(name: str, **overrides):
@@ -38,12 +96,12 @@ def make_config(name: str, **overrides):
             f"model {name!r} has no hyperparameter {unknown[0]!r}; "
             f"it has: {', '.join(sorted(known))}"
         )
-    return cls(**overrides)
+    return cls(**{**_entry(name).preset, **overrides})
 
 
 def build_model(name: str, config, data_info, *, axis_name: str | None = "data") -> ModelSpec:
     """The `ModelSpec` of model `name` with `config` for data described by `data_info`."""
-    return _entry(name)[1](config, data_info, axis_name=axis_name)
+    return _entry(name).factory(config, data_info, axis_name=axis_name, name=name)
 
 
 __all__ = [
@@ -55,5 +113,6 @@ __all__ = [
     "VAEConfig",
     "build_model",
     "config_class",
+    "default_config",
     "make_config",
 ]

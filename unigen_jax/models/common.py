@@ -51,6 +51,57 @@ def adam(learning_rate: float, b1: float, b2: float) -> optax.GradientTransforma
     return optax.adam(learning_rate, b1=b1, b2=b2)
 
 
+OPTIMIZERS = ("adam", "rmsprop")
+
+
+def optimizer(name: str, learning_rate: float, b1: float, b2: float):
+    """Adam(b1, b2), or RMSProp (WGAN with clipping: Arjovsky et al. 2017, Algorithm 1, decay
+    0.9 as in their code; b1 and b2 unused)."""
+    if name == "rmsprop":
+        return optax.rmsprop(learning_rate, decay=0.9, eps=1e-8)
+    return adam(learning_rate, b1, b2)
+
+
+def clip_params(bound: float):
+    """Projection of params onto the box [-bound, bound] (WGAN's weight clipping)."""
+    return lambda params: jax.tree.map(lambda p: jnp.clip(p, -bound, bound), params)
+
+
+def exponential_moving_average(decay: float):
+    """`(average, current) -> decay * average + (1 - decay) * current`, leaf by leaf."""
+    return lambda average, current: jax.tree.map(
+        lambda a, c: decay * a + (1.0 - decay) * c, average, current
+    )
+
+
+def one_hot(label: jax.Array, num_classes: int) -> jax.Array:
+    return jax.nn.one_hot(label, num_classes, dtype=jnp.float32)
+
+
+def with_condition(x: jax.Array, label: jax.Array, num_classes: int) -> jax.Array:
+    """x with the one-hot label appended as features (vectors) or constant channels (images):
+    how a class-conditional discriminator or encoder reads its condition (Mirza & Osindero
+    2014; the channel concatenation of common DCGAN CGANs)."""
+    code = one_hot(label, num_classes)
+    if x.ndim > 2:
+        code = jnp.broadcast_to(code[:, None, None, :], (*x.shape[:-1], num_classes))
+    return jnp.concatenate([x, code.astype(x.dtype)], axis=-1)
+
+
+def conditioned_data_input(num_classes: int):
+    """init_args for a conditional network that reads data: x with its label channels."""
+    return lambda batch: (with_condition(batch["x"], batch["label"], num_classes),)
+
+
+def check_conditional(data_info) -> None:
+    """A class-conditional model needs labelled data."""
+    if data_info.num_classes < 2:
+        raise UserInputError(
+            f"a conditional model needs labelled data; {data_info.name} has no classes "
+            "(choose a labelled dataset such as mnist5k)"
+        )
+
+
 def generator_net(architecture, output_shape, *, base_features, hidden_sizes, axis_name):
     if architecture == "dcgan":
         return networks.DCGANGenerator(
@@ -76,7 +127,8 @@ def encoder_net(architecture, latent_dim, *, base_features, hidden_sizes, axis_n
 
 
 def latent_input(latent_dim: int):
-    """init_args for a generator: a zero code per example of the example batch."""
+    """init_args for a generator: a zero code per example of the example batch (for a
+    class-conditional generator, latent_dim includes the one-hot label's size)."""
     return lambda batch: (jnp.zeros((batch["x"].shape[0], latent_dim), jnp.float32),)
 
 

@@ -1,30 +1,44 @@
-"""GAN (DCGAN by default): a discriminator phase, then a generator phase.
+"""GAN (DCGAN by default): a discriminator phase, then a generator phase; with options, the
+class-conditional GAN, the importance weighted GAN, WGAN (clipping or gradient penalty) and an
+exponential moving average of the generator.
 
-Goodfellow et al. (2014); Radford et al. (2016) for the DCGAN networks; Hu et al. (2017),
-../shared/papers/000 §3.2: the generator's non-saturating objective `-log D(G(z))` (the
+Goodfellow et al. (2014); Radford et al. (2016) for the DCGAN networks; Hu et al. (2017,
+arXiv 1706.00550, Section 3.2): the generator's non-saturating objective `-log D(G(z))` (the
 "modified" family, the default) is the reversed-KL view of the GAN update.
 
-  D: min  E_x[l_D^real(D(x))] + E_z[l_D^fake(D(G(z)))]  (+ gp * WGAN-GP penalty)
-  G: min  E_z[l_G(D(G(z)))]
+  D: min  E_x[l_D^real(D(x, y))] + E_z[l_D^fake(D(G(z, y), y))]   (+ gp * WGAN-GP penalty)
+  G: min  E_z[w(z) * l_G(D(G(z, y), y))]
 
-with the loss family (minimax, modified, wasserstein, hinge, least_squares) from
-`unigen_jax.losses`. WGAN-GP is `--config.loss=wasserstein --config.gradient_penalty=10
---config.discriminator_steps=5 --config.discriminator_norm=layer` (Gulrajani et al. 2017).
+- the loss family (minimax, modified, wasserstein, hinge, least_squares) from `losses`;
+- y, the class label, only with `conditional` (CGAN, Mirza & Osindero 2014): one-hot, appended
+  to z for G and as constant channels (features for vectors) to D's input;
+- w(z) = 1, or with `importance_weighted` (IWGAN, Hu et al. 2017, eq. 15) the normalised
+  importance weight softmax_i(logit_i) of each sample over the GLOBAL minibatch, held constant,
+  times the global batch size (so the weights average 1 and the loss keeps the engine's
+  per-example-mean convention; the gradient is sum_i w~_i grad l_G(i), eq. 15);
+- WGAN (Arjovsky et al. 2017): `loss=wasserstein, weight_clip=0.01, optimizer=rmsprop,
+  lr 5e-5, discriminator_steps=5` (the registered `wgan`); WGAN-GP (Gulrajani et al. 2017):
+  `gradient_penalty=10, discriminator_steps=5, discriminator_norm=layer, Adam(1e-4, 0, 0.9)`
+  (the registered `wgan_gp`). Each critic step reads a fresh real batch (both papers'
+  Algorithm 1) unless `fresh_discriminator_batches=False`;
+- `ema_decay` > 0 keeps G_ema <- decay * G_ema + (1 - decay) * G after every generator update
+  (as in BigGAN and StudioGAN); samples and evaluation then use G_ema.
 """
 
 from __future__ import annotations
 
 import dataclasses
 
+import jax
 import jax.numpy as jnp
 
 from unigen_jax import losses
 from unigen_jax.errors import UserInputError
 from unigen_jax.models import common
-from unigen_jax.models.spec import ModelSpec, Phase
+from unigen_jax.models.spec import ModelSpec, ParamUpdate, Phase, Shadow
+from unigen_jax.nets.dcgan import NORMALIZATIONS
 
 LOSS_FAMILIES = ("modified", "minimax", "wasserstein", "hinge", "least_squares")
-NORMALIZATIONS = ("batch", "layer", "none")
 LOGISTIC_FAMILIES = ("modified", "minimax")
 
 
@@ -37,50 +51,79 @@ class GANConfig:
     architecture: str = "auto"
     base_features: int = 64
     hidden_sizes: tuple[int, ...] = (128, 128)
+    optimizer: str = "adam"
     generator_lr: float = 2e-4
     discriminator_lr: float = 2e-4
     adam_b1: float = 0.5
     adam_b2: float = 0.999
     label_smoothing: float = 0.0
     discriminator_steps: int = 1
+    fresh_discriminator_batches: bool = True
     gradient_penalty: float = 0.0
+    weight_clip: float = 0.0
     discriminator_norm: str = "batch"
+    conditional: bool = False
+    importance_weighted: bool = False
+    ema_decay: float = 0.0
 
     def __post_init__(self):
         common.check_choice("loss", self.loss, LOSS_FAMILIES)
         common.check_choice("architecture", self.architecture, common.ARCHITECTURES)
         common.check_choice("discriminator_norm", self.discriminator_norm, NORMALIZATIONS)
+        common.check_choice("optimizer", self.optimizer, common.OPTIMIZERS)
         for field in ("latent_dim", "base_features", "generator_lr", "discriminator_lr"):
             common.check_positive(field, getattr(self, field))
         common.check_positive("discriminator_steps", self.discriminator_steps)
         common.check_positive("gradient_penalty", self.gradient_penalty, allow_zero=True)
+        common.check_positive("weight_clip", self.weight_clip, allow_zero=True)
         if not 0 <= self.label_smoothing < 1:
             raise UserInputError(
                 f"--config.label_smoothing must be in [0, 1), got {self.label_smoothing}"
             )
-        if self.label_smoothing and self.loss not in LOGISTIC_FAMILIES:
+        if not 0 <= self.ema_decay < 1:
             raise UserInputError(
-                f"--config.label_smoothing applies to the logistic losses {LOGISTIC_FAMILIES}, "
-                f"not --config.loss={self.loss}"
+                f"--config.ema_decay must be in [0, 1) (0: no EMA), got {self.ema_decay}"
             )
+        for option in ("label_smoothing", "importance_weighted"):
+            if getattr(self, option) and self.loss not in LOGISTIC_FAMILIES:
+                raise UserInputError(
+                    f"--config.{option} applies to the logistic losses {LOGISTIC_FAMILIES}, "
+                    f"not --config.loss={self.loss}"
+                )
 
 
-def make_gan(config: GANConfig, data_info, *, axis_name: str | None = "data") -> ModelSpec:
+def make_gan(
+    config: GANConfig, data_info, *, axis_name: str | None = "data", name: str = "gan"
+) -> ModelSpec:
     """A GAN for data described by `data_info` (a `unigen_jax.data.DatasetInfo`)."""
     architecture = common.resolve_architecture(config.architecture, data_info.kind)
     generator_loss = getattr(losses, f"{config.loss}_generator_loss")
     discriminator_loss = getattr(losses, f"{config.loss}_discriminator_loss")
     smoothing = {"label_smoothing": config.label_smoothing} if config.label_smoothing else {}
+    num_classes = data_info.num_classes if config.conditional else 0
+    if config.conditional:
+        common.check_conditional(data_info)
 
-    def generate(nets, tag):
-        z = nets.normal(tag, (config.latent_dim,))
+    def generate(nets, z_tag, label):
+        z = nets.normal(z_tag, (config.latent_dim,))
+        if config.conditional:
+            z = jnp.concatenate([z, common.one_hot(label, num_classes)], axis=-1)
         return common.to_data_space(nets("generator", z), data_info.kind)
 
+    def discriminate(nets, x, label):
+        if config.conditional:
+            x = common.with_condition(x, label, num_classes)
+        return nets("discriminator", x)[0]
+
+    def fake_labels(nets, batch):
+        """Generated samples carry the real batch's labels (CGAN); unused otherwise."""
+        return batch["label"] if config.conditional else None
+
     def discriminator_phase(nets, batch):
-        real = batch["x"]
-        fake = generate(nets, "z")
-        real_logits, _ = nets("discriminator", real)
-        fake_logits, _ = nets("discriminator", fake)
+        real, label = batch["x"], fake_labels(nets, batch)
+        fake = generate(nets, "z", label)
+        real_logits = discriminate(nets, real, label)
+        fake_logits = discriminate(nets, fake, label)
         loss = jnp.mean(discriminator_loss(real_logits, fake_logits, **smoothing))
         metrics = {
             "discriminator_loss": loss,
@@ -90,7 +133,10 @@ def make_gan(config: GANConfig, data_info, *, axis_name: str | None = "data") ->
         if config.gradient_penalty:
             penalty = jnp.mean(
                 losses.wasserstein_gradient_penalty(
-                    lambda x: nets("discriminator", x)[0], real, fake, nets.key("penalty")
+                    lambda x: discriminate(nets, x, label),
+                    real,
+                    fake,
+                    interpolation=nets.uniform("penalty", ()),
                 )
             )
             metrics["gradient_penalty"] = penalty
@@ -98,9 +144,19 @@ def make_gan(config: GANConfig, data_info, *, axis_name: str | None = "data") ->
         return loss, metrics
 
     def generator_phase(nets, batch):
-        fake_logits, _ = nets("discriminator", generate(nets, "z"))
-        loss = jnp.mean(generator_loss(fake_logits))
-        return loss, {"generator_loss": loss}
+        label = fake_labels(nets, batch)
+        fake_logits = discriminate(nets, generate(nets, "z", label), label)
+        metrics = {}
+        weights = None
+        if config.importance_weighted:  # Hu et al. 2017, eq. 15, over the global minibatch
+            per_example_logits = jnp.mean(fake_logits.reshape(len(fake_logits), -1), axis=1)
+            # The weights are constants of the update (theta_0 in eq. 15).
+            normalised = nets.batch_softmax(jax.lax.stop_gradient(per_example_logits))
+            weights = normalised * nets.global_batch_size()
+            # Effective sample size 1 / sum_i w~_i^2: the batch size for equal weights.
+            metrics["importance_ess"] = 1.0 / nets.batch_sum(normalised**2)
+        loss = jnp.mean(generator_loss(fake_logits, weights=weights))
+        return loss, {"generator_loss": loss, **metrics}
 
     shape_kwargs = dict(base_features=config.base_features, hidden_sizes=config.hidden_sizes)
     networks = {
@@ -114,26 +170,60 @@ def make_gan(config: GANConfig, data_info, *, axis_name: str | None = "data") ->
             **shape_kwargs,
         ),
     }
+    phases = [
+        Phase(
+            "discriminator",
+            ("discriminator",),
+            discriminator_phase,
+            repeats=config.discriminator_steps,
+            fresh_batches=config.fresh_discriminator_batches and config.discriminator_steps > 1,
+            project=common.clip_params(config.weight_clip) if config.weight_clip else None,
+        ),
+        Phase("generator", ("generator",), generator_phase),
+    ]
+    shadows = {}
+    sampler = "generator"
+    if config.ema_decay:
+        shadows["generator_ema"] = Shadow(of="generator", replaces_in_sampling=True)
+        average = common.exponential_moving_average(config.ema_decay)
+        phases.append(
+            ParamUpdate(
+                "generator_ema",
+                ("generator_ema",),
+                lambda nets, batch: (
+                    {"generator_ema": average(nets.params("generator_ema"), nets.params(sampler))},
+                    {},
+                ),
+            )
+        )
+
+    def sample(nets, conditions):
+        label = None
+        if config.conditional:
+            label = conditions.get("label")
+            if label is None:
+                label = nets.categorical("sample_label", num_classes)
+        return generate(nets, "sample_z", label)
+
     return ModelSpec(
-        name="gan",
+        name=name,
         config=config,
         networks=networks,
         init_args={
-            "generator": common.latent_input(config.latent_dim),
-            "discriminator": common.data_input,
+            "generator": common.latent_input(config.latent_dim + num_classes),
+            "discriminator": common.conditioned_data_input(num_classes)
+            if config.conditional
+            else common.data_input,
         },
         optimizers={
-            "generator": common.adam(config.generator_lr, config.adam_b1, config.adam_b2),
-            "discriminator": common.adam(config.discriminator_lr, config.adam_b1, config.adam_b2),
+            role: common.optimizer(config.optimizer, lr, config.adam_b1, config.adam_b2)
+            for role, lr in (
+                ("generator", config.generator_lr),
+                ("discriminator", config.discriminator_lr),
+            )
         },
-        phases=(
-            Phase(
-                "discriminator",
-                ("discriminator",),
-                discriminator_phase,
-                repeats=config.discriminator_steps,
-            ),
-            Phase("generator", ("generator",), generator_phase),
-        ),
-        sample_fn=lambda nets, n: generate(nets, "sample_z"),
+        phases=tuple(phases),
+        sample_fn=sample,
+        shadows=shadows,
+        conditions=("label",) if config.conditional else (),
     )

@@ -5,31 +5,42 @@ step. Adding a model family means writing a new `ModelSpec` factory, never a new
 
   GAN:        Phase('discriminator', trains=('discriminator',)), Phase('generator', ...)
   VAE:        Phase('vae', trains=('encoder', 'generator'))
+  WGAN-GP:    Phase('discriminator', ..., repeats=5, fresh_batches=True), Phase('generator')
+  WGAN:       ... Phase('discriminator', ..., project=clip_to(0.01)) ...
+  EMA G:      ..., Phase('generator', ...), ParamUpdate('generator_ema', ...) with a Shadow
   alpha-GAN:  Phase('encoder_generator', ..., repeats=2), Phase('discriminators', ...)
-  WGAN-GP:    Phase('critic', ..., repeats=5), Phase('generator', ...)
+  Su's G_old: ParamUpdate('snapshot', writes=('generator_old',)), Phase('generator', ...)
+
+What a model can do beyond training is declared by its optional functions (`conditions`,
+`encode_fn`, `reconstruct_fn`, `log_likelihood_fn`); evaluation picks its metrics from them.
 """
 
 from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import flax.linen as nn
 import jax
 import optax
 
-if TYPE_CHECKING:
-    from unigen_jax.train.networks import Networks
+from unigen_jax.models.networks import Networks
 
+Batch = Mapping[str, Any]
 # loss_fn(nets, batch) -> (scalar loss to minimise, {metric name: scalar}).
-LossFn = Callable[["Networks", Mapping[str, jax.Array]], tuple[jax.Array, dict[str, jax.Array]]]
-# sample_fn(nets, num_samples) -> samples in data space (images in [0, 1]).
-SampleFn = Callable[["Networks", int], jax.Array]
+LossFn = Callable[[Networks, Batch], tuple[jax.Array, dict[str, jax.Array]]]
+# update_fn(nets, batch) -> ({network: new params}, {metric name: scalar}).
+UpdateFn = Callable[[Networks, Batch], tuple[dict[str, Any], dict[str, jax.Array]]]
+# sample_fn(nets, conditions) -> nets.batch_size samples in data space (images in [0, 1]);
+# `conditions` holds one array [nets.batch_size] per name in ModelSpec.conditions ({} if none).
+SampleFn = Callable[[Networks, Mapping[str, jax.Array]], jax.Array]
 # reconstruct_fn(nets, x) -> reconstructions of x in data space.
-ReconstructFn = Callable[["Networks", jax.Array], jax.Array]
+ReconstructFn = Callable[[Networks, jax.Array], jax.Array]
+# encode_fn(nets, x) -> (mean, log variance) of a Gaussian q(z|x), each [batch, latent].
+EncodeFn = Callable[[Networks, jax.Array], tuple[jax.Array, jax.Array]]
 # log_likelihood_fn(nets, x, z) -> log p(x|z) per example [batch].
-LogLikelihoodFn = Callable[["Networks", jax.Array, jax.Array], jax.Array]
+LogLikelihoodFn = Callable[[Networks, jax.Array, jax.Array], jax.Array]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -43,18 +54,72 @@ class Phase:
       loss_fn: `(nets, batch) -> (loss, metrics)`; `loss` is the mean over this device's
         examples, the engine averages gradients across devices.
       repeats: how many consecutive updates this phase makes per step (each with fresh noise).
+      fresh_batches: each repeat reads a real batch of its own (repeat r the step's r-th batch),
+        as in Gulrajani et al. (2017), Algorithm 1; otherwise every repeat reads the first.
+      project: applied to the params of every network this phase trains after each of its
+        updates (projected gradient descent: WGAN's weight clipping), or None.
     """
 
     name: str
     trains: tuple[str, ...]
     loss_fn: LossFn
     repeats: int = 1
+    fresh_batches: bool = False
+    project: Callable[[Any], Any] | None = None
 
     def __post_init__(self):
         if not self.trains:
             raise ValueError(f"phase {self.name!r} trains no network")
         if self.repeats < 1:
             raise ValueError(f"phase {self.name!r} has repeats={self.repeats}; it must be >= 1")
+
+
+@dataclasses.dataclass(frozen=True)
+class ParamUpdate:
+    """An update that is not a gradient step: new params computed from the current ones.
+
+    Copying or averaging params (a snapshot, an exponential moving average) or assigning
+    closed-form values (EM's M-step). `update_fn(nets, batch)` reads any network's params with
+    `nets.params(name)` (and may apply networks and draw noise, like a loss) and returns the
+    new params of the networks in `writes`. A shadow network written here takes its source's
+    BatchNorm statistics at the same time.
+    """
+
+    name: str
+    writes: tuple[str, ...]
+    update_fn: UpdateFn
+
+    def __post_init__(self):
+        if not self.writes:
+            raise ValueError(f"update {self.name!r} writes no network")
+
+
+@dataclasses.dataclass(frozen=True)
+class Shadow:
+    """A network holding a copy of another one's params, updated without gradients.
+
+    Attributes:
+      of: the network whose module it applies and whose params it starts from.
+      replaces_in_sampling: samples and evaluation use this copy in place of `of` (an EMA
+        generator); otherwise it is only read by phases (Su's snapshot G_old).
+    """
+
+    of: str
+    replaces_in_sampling: bool = False
+
+
+@dataclasses.dataclass(frozen=True)
+class Stream:
+    """A second source of real batches read in the same step (ADA's target domain, SVAE's
+    labelled subset), next to the run's dataset. Phases see it as `batch[name]`.
+
+    Attributes:
+      select: `(train_source, seed) -> Source` of this stream's examples.
+      batch_size: its global batch size (None: the run's --batch_size).
+    """
+
+    select: Callable[[Any, int], Any]
+    batch_size: int | None = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -67,12 +132,15 @@ class ModelSpec:
       networks: Flax modules by name. They take a keyword-only `train` argument.
       init_args: for each network, `example_batch -> positional args` used to initialise it.
       optimizers: one optax transformation per trained network.
-      phases: the update phases, in order.
-      sample_fn: draws samples for the sample grids (and later for evaluation).
+      phases: the updates, in order: `Phase` (gradient steps) and `ParamUpdate`.
+      sample_fn: draws samples for the sample grids and for evaluation.
+      shadows: {name: Shadow}: copies of networks that no optimizer trains.
+      streams: {name: Stream}: real batches beside the run's dataset, in `batch[name]`.
+      conditions: the conditions `sample_fn` takes (("label",) for class-conditional models).
       reconstruct_fn: for models with an encoder, reconstructs data; None otherwise.
-      log_likelihood_fn: for models with a Gaussian encoder network named "encoder" (returning
-        mean and log variance) and an explicit likelihood, log p(x|z); with the prior N(0, I)
-        it defines the test ELBO and the importance-weighted NLL. None otherwise.
+      encode_fn: for models with a Gaussian encoder, q(z|x)'s mean and log variance.
+      log_likelihood_fn: for models with an explicit likelihood, log p(x|z); with `encode_fn`
+        and the prior N(0, I) it defines the test ELBO and the importance-weighted NLL.
     """
 
     name: str
@@ -80,13 +148,25 @@ class ModelSpec:
     networks: Mapping[str, nn.Module]
     init_args: Mapping[str, Callable[[Mapping[str, jax.Array]], tuple]]
     optimizers: Mapping[str, optax.GradientTransformation]
-    phases: tuple[Phase, ...]
+    phases: tuple[Phase | ParamUpdate, ...]
     sample_fn: SampleFn
+    shadows: Mapping[str, Shadow] = dataclasses.field(default_factory=dict)
+    streams: Mapping[str, Stream] = dataclasses.field(default_factory=dict)
+    conditions: tuple[str, ...] = ()
     reconstruct_fn: ReconstructFn | None = None
+    encode_fn: EncodeFn | None = None
     log_likelihood_fn: LogLikelihoodFn | None = None
 
     def __post_init__(self):
+        for name, shadow in self.shadows.items():
+            if name in self.networks or shadow.of not in self.networks:
+                raise ValueError(f"shadow {name!r} must be a new name copying a network")
         for phase in self.phases:
+            if isinstance(phase, ParamUpdate):
+                for net in phase.writes:
+                    if net not in self.networks and net not in self.shadows:
+                        raise ValueError(f"update {phase.name!r} writes unknown network {net!r}")
+                continue
             for net in phase.trains:
                 if net not in self.networks:
                     raise ValueError(f"phase {phase.name!r} trains unknown network {net!r}")
@@ -95,3 +175,33 @@ class ModelSpec:
         missing = set(self.networks) - set(self.init_args)
         if missing:
             raise ValueError(f"networks without init_args: {sorted(missing)}")
+        if set(self.streams) & {"x", "label"}:
+            raise ValueError("streams may not be named like batch fields ('x', 'label')")
+
+    @property
+    def batches_per_step(self) -> int:
+        """Real batches of each stream a step reads: the most repeats of a fresh-batch phase."""
+        fresh = [p.repeats for p in self.phases if isinstance(p, Phase) and p.fresh_batches]
+        return max(fresh, default=1)
+
+    @property
+    def shadow_sources(self) -> dict[str, str]:
+        """{shadow: the network whose module it applies}."""
+        return {name: shadow.of for name, shadow in self.shadows.items()}
+
+    def inference_networks(self, params, batch_stats, *, key, batch_size: int) -> Networks:
+        """The handle that samples, reconstructs and evaluates (BatchNorm in inference mode);
+        a shadow that replaces its source in sampling (an EMA generator) stands in for it."""
+        params, batch_stats = dict(params), dict(batch_stats)
+        for name, shadow in self.shadows.items():
+            if shadow.replaces_in_sampling:
+                params[shadow.of], batch_stats[shadow.of] = params[name], batch_stats[name]
+        return Networks(
+            self.networks,
+            params,
+            batch_stats,
+            train=False,
+            key=key,
+            batch_size=batch_size,
+            shadows=self.shadow_sources,
+        )

@@ -1,20 +1,35 @@
-"""VAE: a Gaussian encoder and a generator trained together on the negative ELBO.
+"""VAE: a Gaussian encoder and a generator trained together on the negative ELBO; with
+options, the class-conditional VAE and the adversary activated VAE.
 
-Kingma & Welling (2014); Hu et al. (2017), ../shared/papers/000 §3.3 eq. 7; beta-VAE
+Kingma & Welling (2014); Hu et al. (2017, arXiv 1706.00550, Section 3.3, eq. 7); beta-VAE
 (Higgins et al. 2017) with `--config.beta`:
 
-  min_{E,G}  E_x[ -E_{q(z|x)}[log p(x|z)] + beta * KL(q(z|x) || N(0, I)) ]
+  min_{E,G}  E_x[ -E_{q(z|x,y)}[log p(x|z,y)] + beta * KL(q(z|x,y) || N(0, I)) ]
 
 q(z|x) = N(mean(x), diag exp(log_variance(x))), sampled by reparameterisation; the KL is
 analytic. p(x|z): Bernoulli on the generator's logits (the default for images in [0, 1]),
 or Gaussian / Laplace around the generator's mean with a fixed scale (the default for vectors).
+
+- y, the class label, only with `conditional` (CVAE, Sohn et al. 2015): one-hot, appended to z
+  for the generator and as constant channels to the encoder's input.
+- `adversary_activated` (AA-VAE / AA-CVAE, Hu et al. 2017, eqs. 16-18) adds a discriminator D.
+  D phase (eq. 18): the logistic loss of real x against as many generated x' = G(z'),
+  z' ~ N(0, I) (y' uniform for the conditional model). VAE phase (eq. 16): the ELBO of every
+  example of the mixture p_theta0(x) = (p_data + p_G)/2, real and generated alike, weighted by
+  the inverted discriminator w(x) = sigmoid(logit_D(x) / tau) (`temperature`; the paper
+  selects tau in {1, 1.5, 3, 5}). x' and the weights are constants (theta_0, phi_0).
+  Normalisation: loss = -(1 / 2B) sum over the B real and B generated examples of
+  w_i * ELBO_i, the expectation of eq. 16 under the mixture; with a perfect discriminator
+  (w = 1 on real, 0 on generated) it is half the VAE's loss, the same Adam update.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 
+import jax
 import jax.numpy as jnp
 
 from unigen_jax import losses
@@ -39,6 +54,9 @@ class VAEConfig:
     learning_rate: float = 1e-3
     adam_b1: float = 0.9
     adam_b2: float = 0.999
+    conditional: bool = False
+    adversary_activated: bool = False
+    temperature: float = 1.0
 
     def __post_init__(self):
         common.check_choice("likelihood", self.likelihood, LIKELIHOODS)
@@ -46,6 +64,7 @@ class VAEConfig:
         for field in ("latent_dim", "base_features", "learning_rate", "likelihood_scale"):
             common.check_positive(field, getattr(self, field))
         common.check_positive("beta", self.beta, allow_zero=True)
+        common.check_positive("temperature", self.temperature)
 
 
 def _log_likelihood_fn(likelihood: str, scale: float, data_kind: str):
@@ -62,7 +81,9 @@ def _log_likelihood_fn(likelihood: str, scale: float, data_kind: str):
     )
 
 
-def make_vae(config: VAEConfig, data_info, *, axis_name: str | None = "data") -> ModelSpec:
+def make_vae(
+    config: VAEConfig, data_info, *, axis_name: str | None = "data", name: str = "vae"
+) -> ModelSpec:
     """A VAE for data described by `data_info` (a `unigen_jax.data.DatasetInfo`)."""
     architecture = common.resolve_architecture(config.architecture, data_info.kind)
     likelihood = config.likelihood
@@ -73,52 +94,150 @@ def make_vae(config: VAEConfig, data_info, *, axis_name: str | None = "data") ->
             "--config.likelihood=bernoulli needs data in [0, 1] (images); use gaussian or laplace"
         )
     log_likelihood = _log_likelihood_fn(likelihood, config.likelihood_scale, data_info.kind)
+    num_classes = data_info.num_classes if config.conditional else 0
+    if config.conditional:
+        common.check_conditional(data_info)
 
-    def vae_phase(nets, batch):
+    def encode(nets, batch):
+        """q(z|x, y): mean and log variance (y only for the conditional model)."""
         x = batch["x"]
-        mean, log_variance = nets("encoder", x)
-        eps = nets.normal("eps", (config.latent_dim,))
+        if config.conditional:
+            x = common.with_condition(x, batch["label"], num_classes)
+        return nets("encoder", x)
+
+    def decode(nets, z, label):
+        """The generator's output (pre-activation) for codes z (and labels y)."""
+        if config.conditional:
+            z = jnp.concatenate([z, common.one_hot(label, num_classes)], axis=-1)
+        return nets("generator", z)
+
+    def batch_log_likelihood(nets, batch, z):
+        return log_likelihood(decode(nets, z, batch.get("label")), batch["x"])
+
+    def elbo_terms(nets, batch, eps_tag):
+        """Per example: log p(x|z, y) at one reparameterised z ~ q(z|x, y), and the KL."""
+        mean, log_variance = encode(nets, batch)
+        eps = nets.normal(eps_tag, (config.latent_dim,))
         z = mean + jnp.exp(0.5 * log_variance) * eps  # reparameterisation
-        log_px = log_likelihood(nets("generator", z), x)
-        kl = losses.gaussian_kl_to_standard_normal(mean, log_variance)
-        loss = -jnp.mean(losses.elbo(log_px, kl, beta=config.beta))
-        return loss, {
-            "loss": loss,
+        log_px = batch_log_likelihood(nets, batch, z)
+        return log_px, losses.gaussian_kl_to_standard_normal(mean, log_variance)
+
+    def elbo_metrics(log_px, kl):
+        return {
             "elbo": jnp.mean(losses.elbo(log_px, kl)),
             "reconstruction": -jnp.mean(log_px),
             "kl": jnp.mean(kl),
         }
 
-    def sample(nets, n):
-        z = nets.normal("sample_z", (config.latent_dim,))
-        return common.to_data_space(nets("generator", z), data_info.kind)
+    def vae_phase(nets, batch):
+        log_px, kl = elbo_terms(nets, batch, "eps")
+        loss = -jnp.mean(losses.elbo(log_px, kl, beta=config.beta))
+        return loss, {"loss": loss, **elbo_metrics(log_px, kl)}
 
-    def reconstruct(nets, x):
-        mean, _ = nets("encoder", x)
-        return common.to_data_space(nets("generator", mean), data_info.kind)
+    def generated_batch(nets, tag):
+        """One generated example per real one: z ~ N(0, I), y uniform (conditional), x = G."""
+        label = nets.categorical(f"{tag}_label", num_classes) if config.conditional else None
+        z = nets.normal(f"{tag}_z", (config.latent_dim,))
+        x = common.to_data_space(decode(nets, z, label), data_info.kind)
+        return {"x": x} if label is None else {"x": x, "label": label}
+
+    def discriminate(nets, batch):
+        x = batch["x"]
+        if config.conditional:
+            x = common.with_condition(x, batch["label"], num_classes)
+        return nets("discriminator", x)[0]
+
+    def discriminator_phase(nets, batch):
+        """Eq. 18: D learns to tell real data from the generator's samples."""
+        real_logits = discriminate(nets, batch)
+        fake_logits = discriminate(nets, generated_batch(nets, "fake"))
+        loss = jnp.mean(losses.minimax_discriminator_loss(real_logits, fake_logits))
+        return loss, {
+            "discriminator_loss": loss,
+            "real_logit": jnp.mean(real_logits),
+            "fake_logit": jnp.mean(fake_logits),
+        }
+
+    def adversary_activated_phase(nets, batch):
+        """Eq. 16: every example's ELBO, real and generated, weighted by D's tempered belief
+        that it is real; generated samples and weights are constants (theta_0, phi_0)."""
+        fake = jax.tree.map(jax.lax.stop_gradient, generated_batch(nets, "fake"))
+        weight = functools.partial(
+            losses.adversary_activation_weights, temperature=config.temperature
+        )
+        real_weights = weight(discriminate(nets, batch))
+        fake_weights = weight(discriminate(nets, fake))
+        real_log_px, real_kl = elbo_terms(nets, batch, "eps")
+        fake_log_px, fake_kl = elbo_terms(nets, fake, "fake_eps")
+        weighted = jnp.concatenate(
+            [
+                real_weights * losses.elbo(real_log_px, real_kl, beta=config.beta),
+                fake_weights * losses.elbo(fake_log_px, fake_kl, beta=config.beta),
+            ]
+        )
+        loss = -jnp.mean(weighted)  # over the 2B examples of the mixture (see the docstring)
+        return loss, {
+            "loss": loss,
+            **elbo_metrics(real_log_px, real_kl),
+            "real_weight": jnp.mean(real_weights),
+            "fake_weight": jnp.mean(fake_weights),
+        }
+
+    def sample(nets, conditions):
+        label = None
+        if config.conditional:
+            label = conditions.get("label")
+            if label is None:
+                label = nets.categorical("sample_label", num_classes)
+        z = nets.normal("sample_z", (config.latent_dim,))
+        return common.to_data_space(decode(nets, z, label), data_info.kind)
+
+    def reconstruct(nets, batch):
+        mean, _ = encode(nets, batch)
+        return common.to_data_space(decode(nets, mean, batch.get("label")), data_info.kind)
 
     shape_kwargs = dict(base_features=config.base_features, hidden_sizes=config.hidden_sizes)
+    data_input = (
+        common.conditioned_data_input(num_classes) if config.conditional else common.data_input
+    )
+    networks = {
+        "encoder": common.encoder_net(
+            architecture, config.latent_dim, axis_name=axis_name, **shape_kwargs
+        ),
+        "generator": common.generator_net(
+            architecture, data_info.shape, axis_name=axis_name, **shape_kwargs
+        ),
+    }
+    init_args = {
+        "encoder": data_input,
+        "generator": common.latent_input(config.latent_dim + num_classes),
+    }
+    trained = ("encoder", "generator")
+    phases = (Phase("vae", trained, vae_phase),)
+    if config.adversary_activated:
+        # The paper's discriminators share the GAN experiments' architecture (Section 5.2).
+        networks["discriminator"] = common.discriminator_net(
+            architecture, normalization="batch", axis_name=axis_name, **shape_kwargs
+        )
+        init_args["discriminator"] = data_input
+        trained += ("discriminator",)
+        phases = (
+            Phase("discriminator", ("discriminator",), discriminator_phase),
+            Phase("vae", ("encoder", "generator"), adversary_activated_phase),
+        )
     return ModelSpec(
-        name="vae",
+        name=name,
         config=dataclasses.replace(config, likelihood=likelihood),
-        networks={
-            "encoder": common.encoder_net(
-                architecture, config.latent_dim, axis_name=axis_name, **shape_kwargs
-            ),
-            "generator": common.generator_net(
-                architecture, data_info.shape, axis_name=axis_name, **shape_kwargs
-            ),
-        },
-        init_args={
-            "encoder": common.data_input,
-            "generator": common.latent_input(config.latent_dim),
-        },
+        networks=networks,
+        init_args=init_args,
         optimizers={
-            name: common.adam(config.learning_rate, config.adam_b1, config.adam_b2)
-            for name in ("encoder", "generator")
+            net: common.adam(config.learning_rate, config.adam_b1, config.adam_b2)
+            for net in trained
         },
-        phases=(Phase("vae", ("encoder", "generator"), vae_phase),),
+        phases=phases,
         sample_fn=sample,
+        conditions=("label",) if config.conditional else (),
         reconstruct_fn=reconstruct,
-        log_likelihood_fn=lambda nets, x, z: log_likelihood(nets("generator", z), x),
+        encode_fn=encode,
+        log_likelihood_fn=batch_log_likelihood,
     )

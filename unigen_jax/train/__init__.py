@@ -1,6 +1,6 @@
 """The training engine: state, step builder, data parallelism, checkpoints and the loop."""
 
-from unigen_jax.train.networks import Networks
+from unigen_jax.models.networks import Networks
 from unigen_jax.train.state import TrainState, create_train_state
 from unigen_jax.train.step import (
     DATA_AXIS,

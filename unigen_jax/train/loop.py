@@ -3,7 +3,8 @@
 Workdir layout (the contract users rely on):
   config.json                 the resolved configuration, with the device count
   metrics.jsonl               one JSON object per logged step (the last step always logged)
-  samples/step_NNNNNN.png     sample grid (scatter plot for 2-D data)
+  samples/step_NNNNNN.png     sample grid (scatter plot for 2-D data; one row per class for
+                              class-conditional models; an EMA generator's if it has one)
   samples/step_NNNNNN_reconstructions.png   models with an encoder: data row, reconstruction row
   checkpoints/                orbax checkpoints; running again on the workdir resumes
 """
@@ -24,12 +25,13 @@ from unigen_jax import data, models
 from unigen_jax.errors import UserInputError
 from unigen_jax.train import images
 from unigen_jax.train.checkpoint import Checkpointer
-from unigen_jax.train.networks import Networks
 from unigen_jax.train.prefetch import DevicePrefetcher, call_sizes
 from unigen_jax.train.state import create_train_state
 from unigen_jax.train.step import make_mesh, make_train_step, replicate
 
 NUM_SAMPLES = 64  # an 8x8 grid of images
+GRID_COLUMNS = 8
+MAX_GRID_ROWS = 16  # class-conditional grids: one row per class, up to this many classes
 NUM_POINTS = 1000  # a scatter plot of 2-D samples
 NUM_RECONSTRUCTIONS = 16
 # Settings that must not change between a run and its resumption.
@@ -144,29 +146,34 @@ class _Outputs:
         self._sample_key = jax.random.fold_in(jax.random.PRNGKey(seed), 0x5A3)
         if self._info.kind == "vector":  # drawn under the samples of 2-D data
             self._reference = source.get(np.arange(min(len(source), 2000)))["x"]
-        self._test_x = test_source.get(np.arange(NUM_RECONSTRUCTIONS))["x"]
+        self._test_batch = test_source.get(np.arange(NUM_RECONSTRUCTIONS))
 
         def nets(state, batch_size):
-            return Networks(
-                model.networks,
-                state.params,
-                state.batch_stats,
-                train=False,
-                key=self._sample_key,
-                batch_size=batch_size,
+            return model.inference_networks(
+                state.params, state.batch_stats, key=self._sample_key, batch_size=batch_size
             )
 
-        n = NUM_SAMPLES if self._info.kind == "image" else NUM_POINTS
-        self._sample = jax.jit(lambda s: model.sample_fn(nets(s, n), n))
+        conditions = {}
+        if self._info.kind == "vector":
+            n, self._columns = NUM_POINTS, None
+        elif "label" in model.conditions:  # one row per class
+            classes = min(self._info.num_classes, MAX_GRID_ROWS)
+            n, self._columns = classes * GRID_COLUMNS, GRID_COLUMNS
+            conditions["label"] = np.repeat(np.arange(classes, dtype=np.int32), GRID_COLUMNS)
+        else:
+            n, self._columns = NUM_SAMPLES, GRID_COLUMNS
+        self._sample = jax.jit(lambda s: model.sample_fn(nets(s, n), conditions))
         self._reconstruct = None
         if model.reconstruct_fn is not None:
-            self._reconstruct = jax.jit(lambda s, x: model.reconstruct_fn(nets(s, x.shape[0]), x))
+            self._reconstruct = jax.jit(
+                lambda s, batch: model.reconstruct_fn(nets(s, batch["x"].shape[0]), batch)
+            )
 
     def write(self, state, step: int) -> str:
         path = os.path.join(self._workdir, "samples", f"step_{step:06d}.png")
         samples = np.asarray(jax.device_get(self._sample(state)))
         if self._info.kind == "image":
-            images.save_image_grid(path, samples, columns=8)
+            images.save_image_grid(path, samples, columns=self._columns)
         else:
             images.save_scatter(
                 path,
@@ -174,10 +181,10 @@ class _Outputs:
                 self._reference.reshape(len(self._reference), -1)[:, :2],
             )
         if self._reconstruct is not None and self._info.kind == "image":
-            rec = np.asarray(jax.device_get(self._reconstruct(state, self._test_x)))
+            rec = np.asarray(jax.device_get(self._reconstruct(state, self._test_batch)))
             images.save_image_grid(
                 path.replace(".png", "_reconstructions.png"),
-                np.concatenate([self._test_x, rec]),
+                np.concatenate([self._test_batch["x"], rec]),
                 columns=NUM_RECONSTRUCTIONS,
             )
         return path
@@ -198,6 +205,15 @@ def train(run: RunConfig, model_config, *, log=print) -> dict:
     source = data.get_source(run.dataset, "train", data_dir=run.data_dir, seed=run.seed)
     test_source = data.get_source(run.dataset, "test", data_dir=run.data_dir, seed=run.seed)
     model = models.build_model(run.model, model_config, source.info)
+    streams = {}
+    for name, stream in model.streams.items():
+        batch_size = stream.batch_size or run.batch_size
+        if batch_size % mesh.size:
+            raise UserInputError(
+                f"stream {name!r} has batch size {batch_size}, not divisible by the "
+                f"{mesh.size} devices"
+            )
+        streams[name] = (stream.select(source, run.seed), batch_size)
     resolved = {
         **_jsonable(run),
         "model_config": _jsonable(model.config),
@@ -214,6 +230,7 @@ def train(run: RunConfig, model_config, *, log=print) -> dict:
     # From here on the workdir is written.
     os.makedirs(run.workdir, exist_ok=True)
     example = source.get(np.arange(2))
+    example.update({name: s.get(np.arange(2)) for name, (s, _) in streams.items()})
     state = create_train_state(model, example, run.seed)
     checkpointer = Checkpointer(checkpoint_dir)
     start = checkpointer.latest_step()
@@ -249,10 +266,15 @@ def train(run: RunConfig, model_config, *, log=print) -> dict:
     )
     sizes = call_sizes(start, run.steps, fused=fused, checkpoint_every=run.checkpoint_every)
     with (
-        data.BatchIterator(
-            source, seed=run.seed, global_batch_size=run.batch_size, start_step=start
+        data.StepBatches(
+            source,
+            seed=run.seed,
+            global_batch_size=run.batch_size,
+            start_step=start,
+            batches_per_step=model.batches_per_step,
+            streams=streams,
         ) as batches,
-        DevicePrefetcher(batches, sizes, mesh) as calls,
+        DevicePrefetcher(batches, sizes, mesh, leading_axes=batches.leading_axes) as calls,
         _SigtermFlag() as sigterm,
     ):
         for k, batch in calls:

@@ -33,21 +33,31 @@ def call_sizes(start: int, stop: int, *, fused: int, checkpoint_every: int) -> I
         step += k
 
 
-def shard_calls(host_batches: Iterator, sizes: Iterable[int], mesh: Mesh):
-    """(k, device batch) per call: k host batches, stacked when k > 1, sharded over `mesh`."""
+def shard_calls(host_batches: Iterator, sizes: Iterable[int], mesh: Mesh, leading_axes: int = 0):
+    """(k, device batch) per call: k host batches, stacked when k > 1, sharded over `mesh`
+    on their batch axis (after `leading_axes` axes, e.g. a step's several real batches)."""
     for k in sizes:
         host = [next(host_batches) for _ in range(k)]
         if k == 1:
-            yield 1, shard_batch(host[0], mesh)
+            yield 1, shard_batch(host[0], mesh, stacked=leading_axes)
         else:
             stacked = jax.tree.map(lambda *b: np.stack(b), *host)
-            yield k, shard_batch(stacked, mesh, stacked=True)
+            yield k, shard_batch(stacked, mesh, stacked=leading_axes + 1)
 
 
 class DevicePrefetcher(Background):
     """Iterates over `shard_calls(host_batches, sizes, mesh)`, `buffer` calls ahead."""
 
-    def __init__(self, host_batches: Iterator, sizes: Iterable[int], mesh: Mesh, buffer: int = 2):
+    def __init__(
+        self,
+        host_batches: Iterator,
+        sizes: Iterable[int],
+        mesh: Mesh,
+        buffer: int = 2,
+        leading_axes: int = 0,
+    ):
         super().__init__(
-            shard_calls(host_batches, sizes, mesh), buffer, name="unigen_jax-device-batches"
+            shard_calls(host_batches, sizes, mesh, leading_axes),
+            buffer,
+            name="unigen_jax-device-batches",
         )

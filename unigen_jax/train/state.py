@@ -20,7 +20,7 @@ class TrainState:
     Attributes:
       step: int32 scalar, the number of steps taken.
       rng: uint32 [2] base key; step `s` uses `fold_in(rng, s)`, so keys never repeat.
-      params: {network name: params}.
+      params: {network name: params}, shadows (an EMA copy, a snapshot) included.
       batch_stats: {network name: BatchNorm statistics} ({} for networks without BatchNorm).
       opt_states: {network name: its own optax state}, for the networks some phase trains.
     """
@@ -40,7 +40,8 @@ def network_key(key: jax.Array, name: str) -> jax.Array:
 def create_train_state(
     model: ModelSpec, example_batch: Mapping[str, jax.Array], seed: int
 ) -> TrainState:
-    """Initialises every network of `model` (BatchNorm in inference mode) and its optimizer."""
+    """Initialises every network of `model` (BatchNorm in inference mode) and its optimizer;
+    each shadow starts as a copy of its source."""
     init_key, step_key = jax.random.split(jax.random.PRNGKey(seed))
     params, batch_stats, opt_states = {}, {}, {}
     for name, module in model.networks.items():
@@ -52,6 +53,9 @@ def create_train_state(
         batch_stats[name] = variables.get("batch_stats", {})
         if name in model.optimizers:
             opt_states[name] = model.optimizers[name].init(params[name])
+    for name, source in model.shadow_sources.items():
+        params[name] = jax.tree.map(jnp.copy, params[source])
+        batch_stats[name] = jax.tree.map(jnp.copy, batch_stats[source])
     return TrainState(
         step=jnp.zeros((), jnp.int32),
         rng=step_key,

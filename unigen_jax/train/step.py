@@ -5,8 +5,17 @@
 Per step: key = fold_in(state.rng, state.step); then, for each phase in order and each of its
 repeats, the gradient of the phase's loss w.r.t. ONLY the networks it trains (every other
 network is held constant), averaged across devices with `lax.pmean`, applied with each
-network's own optax optimizer. Later phases see the params that earlier phases updated (a GAN's
-generator phase sees the discriminator just updated), as in Goodfellow et al. (2014), Alg. 1.
+network's own optax optimizer (then the phase's projection, if any). A `ParamUpdate` assigns
+params computed without gradients (an EMA, a snapshot). Later phases see the params that
+earlier phases updated (a GAN's generator phase sees the discriminator just updated), as in
+Goodfellow et al. (2014), Alg. 1.
+
+The batch is `{"x": [B, ...], "label": [B], stream: {...}}`; for a model reading K > 1 real
+batches per step (`ModelSpec.batches_per_step`, phases with fresh batches) every array has a
+leading axis K, and repeat r of a fresh-batch phase reads batch r (the others batch 0).
+
+Metrics: each phase's metrics by name; a name that two phases report (a network trained in
+two phases reports its `*_grad_norm` in each) is kept once per phase as `phase/name`.
 
 Data parallelism: `per_device_step` is written against a named mesh axis ("data") and runs
 unchanged under `jax.shard_map` (what `make_train_step` uses) or `jax.pmap`. shard_map runs
@@ -31,9 +40,9 @@ from jax import lax
 from jax.sharding import Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
 
-from unigen_jax.models.spec import ModelSpec, Phase
+from unigen_jax.models.networks import Networks
+from unigen_jax.models.spec import ModelSpec, ParamUpdate, Phase
 from unigen_jax.train import settings
-from unigen_jax.train.networks import Networks
 from unigen_jax.train.state import TrainState
 
 DATA_AXIS = "data"
@@ -47,24 +56,29 @@ def make_mesh(num_devices: int | None = None) -> Mesh:
     return Mesh(np.array(devices), (DATA_AXIS,))
 
 
+def _networks(model: ModelSpec, state: TrainState, params, batch, key, axis_name) -> Networks:
+    return Networks(
+        model.networks,
+        params,
+        state.batch_stats,
+        train=True,
+        key=key,
+        batch_size=batch["x"].shape[0],
+        axis_name=axis_name,
+        step=state.step,
+        shadows=model.shadow_sources,
+    )
+
+
 def _phase_update(model: ModelSpec, phase: Phase, state: TrainState, batch, key, axis_name):
     """One gradient update of `phase`'s networks; returns the new state and the phase metrics."""
-    batch_size = jax.tree.leaves(batch)[0].shape[0]
 
     def loss_of(trained_params):
         params = {
             name: trained_params[name] if name in trained_params else lax.stop_gradient(p)
             for name, p in state.params.items()
         }
-        nets = Networks(
-            model.networks,
-            params,
-            state.batch_stats,
-            train=True,
-            key=key,
-            batch_size=batch_size,
-            axis_name=axis_name,
-        )
+        nets = _networks(model, state, params, batch, key, axis_name)
         loss, metrics = phase.loss_fn(nets, batch)
         # Only the trained networks' BatchNorm statistics move in this phase.
         new_stats = {name: nets.batch_stats[name] for name in phase.trains}
@@ -81,22 +95,79 @@ def _phase_update(model: ModelSpec, phase: Phase, state: TrainState, batch, key,
             grads[name], state.opt_states[name], state.params[name]
         )
         params[name] = optax.apply_updates(state.params[name], updates)
+        if phase.project is not None:
+            params[name] = phase.project(params[name])
         metrics[f"{name}_grad_norm"] = optax.tree.norm(grads[name])
     batch_stats = {**state.batch_stats, **new_stats}
     return state.replace(params=params, opt_states=opt_states, batch_stats=batch_stats), metrics
 
 
+def _param_update(model: ModelSpec, update: ParamUpdate, state: TrainState, batch, key, axis_name):
+    """Assigns the params `update` computes; shadows it writes take their source's statistics."""
+    nets = _networks(model, state, state.params, batch, key, axis_name)
+    new_params, metrics = update.update_fn(nets, batch)
+    if set(new_params) != set(update.writes):
+        raise ValueError(
+            f"update {update.name!r} returned params for {sorted(new_params)}, "
+            f"not for the networks it writes {sorted(update.writes)}"
+        )
+    sources = model.shadow_sources
+    batch_stats = dict(state.batch_stats)
+    for name in update.writes:
+        if name in sources:
+            batch_stats[name] = state.batch_stats[sources[name]]
+    params = {**state.params, **new_params}
+    return state.replace(params=params, batch_stats=batch_stats), dict(metrics)
+
+
+def merge_phase_metrics(by_phase: Mapping[str, Mapping[str, jax.Array]]) -> dict:
+    """One dict of the phases' metrics; a name two phases report becomes `phase/name`."""
+    counts: dict[str, int] = {}
+    for metrics in by_phase.values():
+        for name in metrics:
+            counts[name] = counts.get(name, 0) + 1
+    return {
+        (name if counts[name] == 1 else f"{phase}/{name}"): value
+        for phase, metrics in by_phase.items()
+        for name, value in metrics.items()
+    }
+
+
+def _batch_number(batch, index: int, batches_per_step: int):
+    """The step's `index`-th real batch (the batch itself when a step reads one)."""
+    return batch if batches_per_step == 1 else jax.tree.map(lambda b: b[index], batch)
+
+
 def make_per_device_step(model: ModelSpec, *, axis_name: str | None = DATA_AXIS):
     """The step on one device's share of the batch; collectives over `axis_name`."""
+    names = [phase.name for phase in model.phases]
+    if len(set(names)) != len(names):
+        raise ValueError(f"phase names must be unique, got {names}")
+    per_step = model.batches_per_step
+    for phase in model.phases:
+        if isinstance(phase, Phase) and phase.fresh_batches and phase.repeats != per_step:
+            raise ValueError(
+                f"phase {phase.name!r} reads a fresh batch per repeat but repeats "
+                f"{phase.repeats} times while the step reads {per_step} batches"
+            )
 
     def per_device_step(state: TrainState, batch: Mapping[str, jax.Array]):
         step_key = jax.random.fold_in(state.rng, state.step)
-        metrics = {}
+        by_phase = {}
         for phase_index, phase in enumerate(model.phases):
+            if isinstance(phase, ParamUpdate):
+                key = jax.random.fold_in(step_key, phase_index)
+                state, by_phase[phase.name] = _param_update(
+                    model, phase, state, _batch_number(batch, 0, per_step), key, axis_name
+                )
+                continue
             for repeat in range(phase.repeats):
                 key = jax.random.fold_in(jax.random.fold_in(step_key, phase_index), repeat)
-                state, phase_metrics = _phase_update(model, phase, state, batch, key, axis_name)
-                metrics.update(phase_metrics)
+                index = repeat if phase.fresh_batches else 0
+                state, by_phase[phase.name] = _phase_update(
+                    model, phase, state, _batch_number(batch, index, per_step), key, axis_name
+                )
+        metrics = merge_phase_metrics(by_phase)
         if axis_name is not None:
             metrics = lax.pmean(metrics, axis_name)
         return state.replace(step=state.step + 1), metrics
@@ -127,14 +198,15 @@ def make_train_step(
     if steps_per_call < 1:
         raise ValueError(f"steps_per_call must be >= 1, got {steps_per_call}")
     per_device_step = make_per_device_step(model, axis_name=DATA_AXIS)
+    leading = (None,) * (steps_per_call > 1) + (None,) * (model.batches_per_step > 1)
+    batch_spec = P(*leading, DATA_AXIS)
     if steps_per_call == 1:
-        body, batch_spec = per_device_step, P(DATA_AXIS)
+        body = per_device_step
     else:
 
         def body(state, batches):
             return lax.scan(per_device_step, state, batches, unroll=True)
 
-        batch_spec = P(None, DATA_AXIS)
     sharded = jax.shard_map(
         body, mesh=mesh, in_specs=(P(), batch_spec), out_specs=(P(), P()), check_vma=False
     )
@@ -165,7 +237,8 @@ def replicate(tree, mesh: Mesh):
     return jax.device_put(tree, NamedSharding(mesh, P()))
 
 
-def shard_batch(batch, mesh: Mesh, *, stacked: bool = False):
-    """Splits a host batch [B, ...] (or stacked batches [K, B, ...]) over the mesh axis."""
-    spec = P(None, DATA_AXIS) if stacked else P(DATA_AXIS)
+def shard_batch(batch, mesh: Mesh, *, stacked: bool | int = False):
+    """Splits a host batch [B, ...] over the mesh axis; with `stacked` = n (True: 1), arrays
+    [..n leading axes.., B, ...] (fused steps, several real batches a step) are split on B."""
+    spec = P(*(None,) * int(stacked), DATA_AXIS)
     return jax.device_put(batch, NamedSharding(mesh, spec))

@@ -1,13 +1,18 @@
-"""`Networks`: what a phase's loss function sees: call a network by name, draw named noise.
+"""`Networks`: what a phase's loss function sees: call a network by name, draw named noise,
+reduce over the global batch, read the step number.
 
-A loss function never touches variables or keys directly:
+A loss function never touches variables, keys or devices directly:
 
     def generator_loss(nets, batch):
         z = nets.normal("z", (latent_dim,))
         fake_logits, _ = nets("discriminator", nets("generator", z))
+        weights = nets.batch_softmax(fake_logits)   # over the GLOBAL batch, on any device count
         ...
 
-Noise is counter-based (`unigen_jax.train.noise`): each element hashes the tag's key with the
+The handle lives with the models (it is what their phases are written against); the engine in
+`unigen_jax.train` builds one per phase update.
+
+Noise is counter-based (`unigen_jax.models.noise`): each element hashes the tag's key with the
 example's position in the GLOBAL batch, so a step on 2 devices draws exactly the noise that the
 same step on 1 device draws.
 Each tag may be drawn once per phase update: no key is ever used twice.
@@ -24,7 +29,7 @@ import jax
 import jax.numpy as jnp
 from jax import lax
 
-from unigen_jax.train import noise
+from unigen_jax.models import noise
 
 
 def _tag_to_int(tag: str) -> int:
@@ -44,6 +49,9 @@ class Networks:
       key: the PRNG key of this phase update.
       batch_size: the number of examples on this device.
       axis_name: the mesh axis the batch is sharded over, or None outside shard_map/pmap.
+      step: the training step (int32 scalar) for schedules; 0 where there is none (sampling).
+      shadows: {shadow network: the network whose module it applies} (an EMA copy, a
+        snapshot: same module, params of their own).
     """
 
     def __init__(
@@ -56,6 +64,8 @@ class Networks:
         key: jax.Array,
         batch_size: int,
         axis_name: str | None = None,
+        step: jax.Array | int = 0,
+        shadows: Mapping[str, str] | None = None,
     ):
         self._modules = modules
         self._params = params
@@ -64,23 +74,39 @@ class Networks:
         self._key = key
         self.batch_size = batch_size
         self._axis_name = axis_name
+        self.step = jnp.asarray(step, jnp.int32)
+        self._shadows = dict(shadows or {})
         self._used_tags: set[str] = set()
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        """Every network this handle can apply, shadows included."""
+        return tuple(self._params)
+
+    def params(self, name: str):
+        """The params of network `name` (for updates that are not gradient steps)."""
+        self._check_name(name)
+        return self._params[name]
+
+    def _check_name(self, name: str) -> None:
+        if name not in self._params:
+            raise KeyError(f"unknown network {name!r}; this model has {sorted(self._params)}")
 
     def __call__(self, name: str, *args, **kwargs):
         """Applies network `name`; in training mode its new batch statistics are recorded."""
-        if name not in self._modules:
-            raise KeyError(f"unknown network {name!r}; this model has {sorted(self._modules)}")
+        self._check_name(name)
+        module = self._modules[self._shadows.get(name, name)]
         variables = {"params": self._params[name]}
         stats = self.batch_stats.get(name)
         if stats:
             variables["batch_stats"] = stats
         if self.train and stats:
-            out, updates = self._modules[name].apply(
+            out, updates = module.apply(
                 variables, *args, train=True, mutable=["batch_stats"], **kwargs
             )
             self.batch_stats[name] = updates["batch_stats"]
             return out
-        return self._modules[name].apply(variables, *args, train=self.train, **kwargs)
+        return module.apply(variables, *args, train=self.train, **kwargs)
 
     def key(self, tag: str) -> jax.Array:
         """A key for `tag`, distinct from every other tag's; each tag may be asked for once."""
@@ -101,3 +127,37 @@ class Networks:
     def uniform(self, tag: str, shape: tuple[int, ...], dtype=jnp.float32) -> jax.Array:
         """Uniform [0, 1) noise [batch_size, *shape], the same whatever the device count."""
         return noise.uniform(self.key(tag), self.example_indices(), shape, dtype)
+
+    def categorical(self, tag: str, num_classes: int) -> jax.Array:
+        """Uniform class draws int32 [batch_size] in [0, num_classes), device-count invariant."""
+        u = self.uniform(tag, ())
+        return jnp.minimum((u * num_classes).astype(jnp.int32), num_classes - 1)
+
+    # Reductions over the GLOBAL batch: axis 0 of every device's share, then across devices.
+    # Under the engine's shard_map (pmap semantics), a collective's transpose is the same
+    # collective, so gradients through these reductions are those of the global batch too.
+
+    def batch_sum(self, x: jax.Array) -> jax.Array:
+        """Sum over the global batch (axis 0 on every device): x[batch, ...] -> [...]."""
+        total = jnp.sum(x, axis=0)
+        return total if self._axis_name is None else lax.psum(total, self._axis_name)
+
+    def global_batch_size(self) -> int:
+        """The number of examples in the global batch (static)."""
+        if self._axis_name is None:
+            return self.batch_size
+        return self.batch_size * lax.axis_size(self._axis_name)
+
+    def batch_mean(self, x: jax.Array) -> jax.Array:
+        """Mean over the global batch: x[batch, ...] -> [...]."""
+        return self.batch_sum(x) / self.global_batch_size()
+
+    def batch_softmax(self, logits: jax.Array) -> jax.Array:
+        """Softmax over the global batch: logits [batch] -> weights [batch] summing to 1 over
+        every device's examples together (exp(l_i - max) / sum_j exp(l_j - max))."""
+        # The max only stabilises the exponentials (it cancels): no gradient through it.
+        shift = lax.stop_gradient(jnp.max(logits))
+        if self._axis_name is not None:
+            shift = lax.pmax(shift, self._axis_name)
+        unnormalised = jnp.exp(logits - shift)
+        return unnormalised / self.batch_sum(unnormalised)

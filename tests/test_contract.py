@@ -1,0 +1,185 @@
+"""The registry-wide contract: every registered model, and every option that changes its
+phases, at tiny shapes (MLP networks on the 8x8 `digits`, which have labels):
+
+- one step runs, and each phase changes only the networks it trains (or writes);
+- 1 and 2 devices agree within float tolerance;
+- no recompilation after the first step;
+- an interrupted and resumed run is bit-identical to an uninterrupted one;
+- a sample grid is written, and the evaluation of the run computes every metric that applies.
+
+A new model is covered by registering it; a new phase-changing option by adding it to OPTIONS.
+"""
+
+import dataclasses
+import os
+
+import jax
+import numpy as np
+import optax
+import pytest
+
+from unigen_jax import data, models
+from unigen_jax.eval import classifier as classifiers
+from unigen_jax.eval import runner
+from unigen_jax.models.spec import ParamUpdate
+from unigen_jax.train import create_train_state, make_mesh, make_train_step, replicate
+from unigen_jax.train.loop import RunConfig, train
+from unigen_jax.train.step import make_per_device_step, shard_batch
+
+TINY = {"latent_dim": 3, "hidden_sizes": (16,), "architecture": "mlp"}
+# Options that change a model's phases, beyond what the registered presets already switch on.
+OPTIONS = [
+    ("gan", {"ema_decay": 0.9}),
+    ("gan", {"discriminator_steps": 2, "fresh_discriminator_batches": False}),
+    ("cgan", {"importance_weighted": True}),  # IW-CGAN
+    ("aavae", {"conditional": True, "temperature": 3.0}),  # AA-CVAE
+]
+CASES = [(name, {}) for name in models.MODEL_NAMES] + OPTIONS
+BATCH = 8
+
+
+def _case_id(case):
+    name, options = case
+    return name + "".join(f"-{k}={v}" for k, v in options.items())
+
+
+def _model(name, options, *, axis_name="data"):
+    source = data.get_source("digits")
+    config = models.make_config(name, **TINY, **options)
+    return models.build_model(name, config, source.info, axis_name=axis_name), source
+
+
+def _step_data(model, source, seed=0):
+    with data.StepBatches(
+        source,
+        seed=seed,
+        global_batch_size=BATCH,
+        batches_per_step=model.batches_per_step,
+        prefetch=0,
+    ) as batches:
+        return next(batches), batches.leading_axes
+
+
+def _networks_written(phase):
+    return set(phase.writes if isinstance(phase, ParamUpdate) else phase.trains)
+
+
+def _changed(before, after):
+    return {
+        name
+        for name in before
+        if any(
+            not np.array_equal(a, b)
+            for a, b in zip(
+                jax.tree.leaves(before[name]), jax.tree.leaves(after[name]), strict=True
+            )
+        )
+    }
+
+
+@pytest.fixture(scope="module")
+def digits_classifier(tmp_path_factory):
+    path = tmp_path_factory.mktemp("classifier") / "digits"
+    trained = classifiers.train_classifier(
+        data.get_source("digits"),
+        data.get_source("digits", "test"),
+        steps=2,
+        batch_size=16,
+        log=lambda _: None,
+    )
+    classifiers.save_classifier(trained, str(path))
+    return classifiers.load_classifier(str(path))
+
+
+@pytest.mark.parametrize("case", CASES, ids=_case_id)
+def test_each_phase_changes_only_what_it_trains(case):
+    model, source = _model(*case, axis_name=None)
+    batch, _ = _step_data(model, source)
+    # SGD so that a phase's update shows in its networks whatever Adam's first step does.
+    model = dataclasses.replace(model, optimizers={n: optax.sgd(0.1) for n in model.optimizers})
+    state = create_train_state(model, source.get(np.arange(2)), seed=0)
+    for phase in model.phases:
+        alone = dataclasses.replace(model, phases=(phase,))
+        phase_batch = batch
+        if model.batches_per_step != alone.batches_per_step:  # only the first batch is read
+            phase_batch = jax.tree.map(lambda b: b[0], batch)
+        step = jax.jit(make_per_device_step(alone, axis_name=None))
+        new_state, metrics = step(state, phase_batch)
+        assert all(np.isfinite(v) for v in jax.tree.leaves(metrics)), (phase.name, metrics)
+        written = _networks_written(phase)
+        changed = _changed(state.params, new_state.params)
+        assert changed <= written, f"phase {phase.name} changed {changed - written}"
+        assert changed, f"phase {phase.name} changed nothing"
+        state = new_state.replace(step=state.step)  # the next phase starts where this one ended
+
+
+@pytest.mark.parametrize("case", CASES, ids=_case_id)
+def test_two_devices_agree_with_one_and_nothing_recompiles(case):
+    model, source = _model(*case)
+    host_batch, leading = _step_data(model, source)
+    state = create_train_state(model, source.get(np.arange(2)), seed=0)
+    results = {}
+    for devices in (1, 2):
+        mesh = make_mesh(devices)
+        step = make_train_step(model, mesh, donate=False)
+        batch = shard_batch(host_batch, mesh, stacked=leading)
+        new_state, metrics = step(replicate(state, mesh), batch)
+        if devices == 1:  # a second step with new values: the same compiled program
+            step(new_state, batch)
+            assert step._cache_size() == 1
+        results[devices] = jax.device_get((new_state.params, metrics))
+    one, two = results[1], results[2]
+    assert sorted(one[1]) == sorted(two[1])
+    for a, b in zip(jax.tree.leaves(one), jax.tree.leaves(two), strict=True):
+        np.testing.assert_allclose(a, b, rtol=2e-4, atol=2e-5)
+
+
+@pytest.mark.parametrize("case", CASES, ids=_case_id)
+def test_resume_is_bit_identical_and_the_run_evaluates(case, tmp_path, digits_classifier):
+    name, options = case
+    config = models.make_config(name, **TINY, **options)
+
+    def run(workdir, steps):
+        settings = RunConfig(
+            model=name,
+            dataset="digits",
+            workdir=str(tmp_path / workdir),
+            steps=steps,
+            batch_size=BATCH,
+            log_every=1,
+            sample_every=2,
+            checkpoint_every=1,
+            num_devices=1,
+        )
+        train(settings, config, log=lambda _: None)
+
+    run("straight", 2)
+    run("resumed", 1)
+    run("resumed", 2)
+    restored = []
+    for workdir in ("straight", "resumed"):
+        loaded = runner.load_run(str(tmp_path / workdir))
+        assert loaded.step == 2
+        restored.append(jax.device_get(loaded.state))
+    for a, b in zip(jax.tree.leaves(restored[0]), jax.tree.leaves(restored[1]), strict=True):
+        np.testing.assert_array_equal(a, b)
+    assert os.path.exists(tmp_path / "straight" / "samples" / "step_000002.png")
+
+    loaded = runner.load_run(str(tmp_path / "straight"))
+    metrics = runner.applicable_metrics(loaded.model, loaded.train_source.info)
+    results, failures = runner.evaluate(
+        loaded,
+        metrics,
+        classifier=digits_classifier,
+        num_samples=40,
+        critic_steps=2,
+        nll_samples=4,
+        nll_examples=4,
+        log=lambda _: None,
+    )
+    assert failures == [], [f.reason for f in failures]
+    assert set(results) == set(metrics)
+    if "label" in loaded.model.conditions:
+        assert "conditional_accuracy" in results
+    if loaded.model.encode_fn is not None:
+        assert {"elbo", "nll", "rmse"} <= set(results)
