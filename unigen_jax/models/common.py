@@ -93,6 +93,15 @@ def conditioned_data_input(num_classes: int):
     return lambda batch: (with_condition(batch["x"], batch["label"], num_classes),)
 
 
+def sampling_labels(nets, conditions, num_classes: int):
+    """The labels to sample for: the given ones, else uniform draws; None if unconditional
+    (num_classes = 0)."""
+    if not num_classes:
+        return None
+    label = conditions.get("label")
+    return nets.categorical("sample_label", num_classes) if label is None else label
+
+
 def check_conditional(data_info) -> None:
     """A class-conditional model needs labelled data."""
     if data_info.num_classes < 2:

@@ -198,11 +198,7 @@ def make_gan(
         )
 
     def sample(nets, conditions):
-        label = None
-        if config.conditional:
-            label = conditions.get("label")
-            if label is None:
-                label = nets.categorical("sample_label", num_classes)
+        label = common.sampling_labels(nets, conditions, num_classes)
         return generate(nets, "sample_z", label)
 
     return ModelSpec(

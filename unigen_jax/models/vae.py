@@ -184,11 +184,7 @@ def make_vae(
         }
 
     def sample(nets, conditions):
-        label = None
-        if config.conditional:
-            label = conditions.get("label")
-            if label is None:
-                label = nets.categorical("sample_label", num_classes)
+        label = common.sampling_labels(nets, conditions, num_classes)
         z = nets.normal("sample_z", (config.latent_dim,))
         return common.to_data_space(decode(nets, z, label), data_info.kind)
 
