@@ -26,6 +26,8 @@ from unigen_jax.train import create_train_state, make_mesh, make_train_step, rep
 from unigen_jax.train.loop import RunConfig, train
 from unigen_jax.train.step import make_per_device_step, shard_batch
 
+from .helpers import saved_classifier
+
 TINY = {"latent_dim": 3, "hidden_sizes": (16,), "architecture": "mlp"}
 # Options that change a model's phases, beyond what the registered presets already switch on.
 OPTIONS = [
@@ -79,16 +81,9 @@ def _changed(before, after):
 
 @pytest.fixture(scope="module")
 def digits_classifier(tmp_path_factory):
-    path = tmp_path_factory.mktemp("classifier") / "digits"
-    trained = classifiers.train_classifier(
-        data.get_source("digits"),
-        data.get_source("digits", "test"),
-        steps=2,
-        batch_size=16,
-        log=lambda _: None,
-    )
-    classifiers.save_classifier(trained, str(path))
-    return classifiers.load_classifier(str(path))
+    path = str(tmp_path_factory.mktemp("classifier") / "digits")
+    saved_classifier("digits", path, steps=2, batch_size=16)
+    return classifiers.load_classifier(path)
 
 
 @pytest.mark.parametrize("case", CASES, ids=_case_id)

@@ -1,6 +1,8 @@
 """Engine capabilities against independent computations: global-batch reductions across
 devices, IWGAN's weighted generator gradient, data streams and fresh batches, metric names."""
 
+import dataclasses
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -143,3 +145,53 @@ def test_conditional_samples_follow_the_given_labels(name):
     # The same noise: only the example whose label changed changes.
     np.testing.assert_array_equal(a[:3], b[:3])
     assert not np.array_equal(a[3], b[3])
+
+
+def test_the_trainer_feeds_a_second_stream_to_the_phases(tmp_path, monkeypatch):
+    """A toy model whose discriminator phase reports the mean of a second stream's batch:
+    the trainer must hand it the batch StepBatches draws for that step."""
+    import json
+
+    from unigen_jax.models.gan import make_gan
+    from unigen_jax.models.spec import Stream
+    from unigen_jax.train.loop import RunConfig, train
+
+    def factory(config, info, *, axis_name, name):
+        spec = make_gan(config, info, axis_name=axis_name, name=name)
+        discriminator = spec.phases[0]
+
+        def loss_fn(nets, batch):
+            loss, metrics = discriminator.loss_fn(nets, batch)
+            return loss, {**metrics, "target_mean": jnp.mean(nets.batch_mean(batch["target"]["x"]))}
+
+        stream = Stream(
+            select=lambda train_source, seed: data.get_source("ring8", "test"), batch_size=4
+        )
+        phases = (dataclasses.replace(discriminator, loss_fn=loss_fn), *spec.phases[1:])
+        return dataclasses.replace(spec, phases=phases, streams={"target": stream})
+
+    monkeypatch.setitem(models.REGISTRY, "toy_streams", models.Entry(models.GANConfig, factory))
+    run = RunConfig(
+        model="toy_streams",
+        dataset="ring8",
+        workdir=str(tmp_path),
+        steps=2,
+        batch_size=8,
+        log_every=1,
+        checkpoint_every=2,
+        num_devices=2,
+    )
+    train(
+        run, models.make_config("toy_streams", latent_dim=2, hidden_sizes=(4,)), log=lambda _: None
+    )
+    with open(tmp_path / "metrics.jsonl") as f:
+        logged = [json.loads(line)["target_mean"] for line in f]
+    with data.StepBatches(
+        data.get_source("ring8"),
+        seed=0,
+        global_batch_size=8,
+        prefetch=0,
+        streams={"target": (data.get_source("ring8", "test"), 4)},
+    ) as steps:
+        expected = [next(steps)["target"]["x"].mean() for _ in range(2)]
+    np.testing.assert_allclose(logged, expected, rtol=1e-5, atol=1e-6)

@@ -14,6 +14,8 @@ from unigen_jax.eval import classifier as classifiers
 from unigen_jax.eval import sample_metrics
 from unigen_jax.train.loop import RunConfig, train
 
+from .helpers import saved_classifier
+
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
@@ -45,22 +47,8 @@ def workspace(tmp_path_factory):
         if dataset != "ring8":
             config["base_features"] = 4
         train(run, models.make_config(model, **config), log=lambda _: None)
-    trained = classifiers.train_classifier(
-        data.get_source("mnist5k"),
-        data.get_source("mnist5k", "test"),
-        steps=150,
-        batch_size=64,
-        log=lambda _: None,
-    )
-    classifiers.save_classifier(trained, str(root / "classifier"))
-    stacked = classifiers.train_classifier(
-        data.get_source("stacked_mnist"),
-        data.get_source("stacked_mnist", "test"),
-        steps=2,
-        batch_size=8,
-        log=lambda _: None,
-    )
-    classifiers.save_classifier(stacked, str(root / "stacked_classifier"))
+    trained = saved_classifier("mnist5k", str(root / "classifier"), steps=150, batch_size=64)
+    saved_classifier("stacked_mnist", str(root / "stacked_classifier"), steps=2, batch_size=8)
     return root, trained
 
 

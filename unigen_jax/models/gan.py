@@ -115,12 +115,12 @@ def make_gan(
             x = common.with_condition(x, label, num_classes)
         return nets("discriminator", x)[0]
 
-    def fake_labels(nets, batch):
+    def fake_labels(batch):
         """Generated samples carry the real batch's labels (CGAN); unused otherwise."""
         return batch["label"] if config.conditional else None
 
     def discriminator_phase(nets, batch):
-        real, label = batch["x"], fake_labels(nets, batch)
+        real, label = batch["x"], fake_labels(batch)
         fake = generate(nets, "z", label)
         real_logits = discriminate(nets, real, label)
         fake_logits = discriminate(nets, fake, label)
@@ -144,7 +144,7 @@ def make_gan(
         return loss, metrics
 
     def generator_phase(nets, batch):
-        label = fake_labels(nets, batch)
+        label = fake_labels(batch)
         fake_logits = discriminate(nets, generate(nets, "z", label), label)
         metrics = {}
         weights = None

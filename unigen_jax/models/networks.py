@@ -78,11 +78,6 @@ class Networks:
         self._shadows = dict(shadows or {})
         self._used_tags: set[str] = set()
 
-    @property
-    def names(self) -> tuple[str, ...]:
-        """Every network this handle can apply, shadows included."""
-        return tuple(self._params)
-
     def params(self, name: str):
         """The params of network `name` (for updates that are not gradient steps)."""
         self._check_name(name)
@@ -142,15 +137,18 @@ class Networks:
         total = jnp.sum(x, axis=0)
         return total if self._axis_name is None else lax.psum(total, self._axis_name)
 
-    def global_batch_size(self) -> int:
-        """The number of examples in the global batch (static)."""
+    def _global_rows(self, local_rows: int) -> int:
         if self._axis_name is None:
-            return self.batch_size
-        return self.batch_size * lax.axis_size(self._axis_name)
+            return local_rows
+        return local_rows * lax.axis_size(self._axis_name)
+
+    def global_batch_size(self) -> int:
+        """The number of examples in the global batch of the run's data (static)."""
+        return self._global_rows(self.batch_size)
 
     def batch_mean(self, x: jax.Array) -> jax.Array:
-        """Mean over the global batch: x[batch, ...] -> [...]."""
-        return self.batch_sum(x) / self.global_batch_size()
+        """Mean over the global batch of x (any stream's): x[batch, ...] -> [...]."""
+        return self.batch_sum(x) / self._global_rows(x.shape[0])
 
     def batch_softmax(self, logits: jax.Array) -> jax.Array:
         """Softmax over the global batch: logits [batch] -> weights [batch] summing to 1 over

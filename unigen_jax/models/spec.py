@@ -111,7 +111,9 @@ class Shadow:
 @dataclasses.dataclass(frozen=True)
 class Stream:
     """A second source of real batches read in the same step (ADA's target domain, SVAE's
-    labelled subset), next to the run's dataset. Phases see it as `batch[name]`.
+    labelled subset), next to the run's dataset. Phases see it as `batch[name]`; reduce over
+    it with `nets.batch_mean` / `batch_sum` (global over devices). Noise draws
+    (`nets.normal`, ...) are per example of the run's own batch.
 
     Attributes:
       select: `(train_source, seed) -> Source` of this stream's examples.
