@@ -35,6 +35,13 @@ flags.DEFINE_integer("nll_samples", 1000, "importance samples k of the NLL estim
 flags.DEFINE_integer("nll_examples", 200, "test examples the NLL is averaged over")
 flags.DEFINE_integer("seed", 0, "seed of the samples and of the critic")
 flags.DEFINE_string("data_dir", None, "TFDS data directory (default: the run's)")
+flags.DEFINE_enum(
+    "split",
+    "test",
+    ["test", "validation"],
+    "held-out data to score on: test, or the validation share a run held out "
+    "(--validation_fraction); eval.json, or eval_validation.json",
+)
 
 
 def _requested(model, info) -> tuple[str, ...]:
@@ -91,18 +98,20 @@ def main(argv):
     _check_flags()
     from unigen_jax.eval import runner
 
-    run = runner.load_run(FLAGS.workdir, data_dir=FLAGS.data_dir)
+    run = runner.load_run(FLAGS.workdir, data_dir=FLAGS.data_dir, split=FLAGS.split)
     metrics = _requested(run.model, run.train_source.info)
     classifier = None
     needs_classifier = ("inception_score", "fid", "kid", "mode_coverage", "conditional_accuracy")
     if any(m in metrics for m in needs_classifier) and (run.train_source.info.kind == "image"):
         classifier = runner.load_checked_classifier(FLAGS.classifier, run.train_source.info)
-    path = os.path.join(FLAGS.workdir, "eval.json")
+    name = "eval.json" if FLAGS.split == "test" else f"eval_{FLAGS.split}.json"
+    path = os.path.join(FLAGS.workdir, name)
     report = {
         "workdir": os.path.abspath(FLAGS.workdir),
         "step": run.step,
         "model": run.model.name,
         "dataset": run.train_source.info.name,
+        "split": FLAGS.split,
         "classifier": None
         if classifier is None
         else {"path": os.path.abspath(FLAGS.classifier), **classifier.metadata},

@@ -60,6 +60,18 @@ flags.DEFINE_integer(
 flags.DEFINE_integer("log_every", 100, "log metrics every N steps (and at the last)")
 flags.DEFINE_integer("sample_every", 500, "write a sample grid every N steps (and at the last)")
 flags.DEFINE_integer("checkpoint_every", 1000, "checkpoint every N steps (and at the last)")
+flags.DEFINE_float(
+    "train_fraction",
+    1.0,
+    "train on this class-balanced share of the training split (fixed examples, whatever the "
+    "seed; applied after --validation_fraction)",
+)
+flags.DEFINE_float(
+    "validation_fraction",
+    0.0,
+    "hold out this class-balanced share of the training split as a validation split "
+    "(`experiments.evaluate --split=validation` scores on it)",
+)
 flags.DEFINE_string(
     "config",
     None,
@@ -121,6 +133,8 @@ def main(argv):
         log_every=RUN.log_every,
         sample_every=RUN.sample_every,
         checkpoint_every=RUN.checkpoint_every,
+        train_fraction=RUN.train_fraction,
+        validation_fraction=RUN.validation_fraction,
     )
     train(run, model_config)
 

@@ -18,6 +18,7 @@ from unigen_jax.data.iterator import (
 from unigen_jax.data.mixtures import mixture_modes
 from unigen_jax.data.registry import DATASETS, get_source
 from unigen_jax.data.sources import ArraySource, DatasetInfo, Source
+from unigen_jax.data.subsets import SubsetSource, holdout, share, training_sources
 
 __all__ = [
     "DATASETS",
@@ -31,4 +32,8 @@ __all__ = [
     "epoch_permutation",
     "get_source",
     "mixture_modes",
+    "SubsetSource",
+    "holdout",
+    "share",
+    "training_sources",
 ]

@@ -32,12 +32,16 @@ class LoadedRun:
     state: Any
     step: int
     config: dict
-    train_source: Any
-    test_source: Any
+    train_source: Any  # the training data the references (FID, KID) come from
+    test_source: Any  # the held-out data it is scored on (test or validation)
 
 
-def load_run(workdir: str, *, data_dir: str | None = None) -> LoadedRun:
-    """The model and latest state of a training run (one-line errors for empty workdirs)."""
+def load_run(workdir: str, *, data_dir: str | None = None, split: str = "test") -> LoadedRun:
+    """The model and latest state of a training run (one-line errors for empty workdirs).
+
+    `split` is the held-out data it is scored on: "test", or "validation" for a run trained
+    with a validation share held out of its training split.
+    """
     config_path = os.path.join(workdir, "config.json")
     checkpoint_dir = os.path.join(workdir, "checkpoints")
     if not os.path.exists(config_path):
@@ -58,7 +62,18 @@ def load_run(workdir: str, *, data_dir: str | None = None) -> LoadedRun:
     }
     data_dir = data_dir or config.get("data_dir")
     train_source = data.get_source(config["dataset"], "train", data_dir=data_dir)
-    test_source = data.get_source(config["dataset"], "test", data_dir=data_dir)
+    if split == "validation":
+        fraction = config.get("validation_fraction", 0.0)
+        if not fraction:
+            raise UserInputError(
+                f"the run in {workdir} held out no validation data; train it with "
+                "--validation_fraction=0.1 (say) to score on --split=validation"
+            )
+        train_source, test_source = data.holdout(train_source, fraction)
+    elif split == "test":
+        test_source = data.get_source(config["dataset"], "test", data_dir=data_dir)
+    else:
+        raise UserInputError(f"unknown --split={split!r}; choose test or validation")
     model = models.build_model(
         config["model"],
         models.make_config(config["model"], **hyperparameters),

@@ -35,7 +35,15 @@ MAX_GRID_ROWS = 16  # class-conditional grids: one row per class, up to this man
 NUM_POINTS = 1000  # a scatter plot of 2-D samples
 NUM_RECONSTRUCTIONS = 16
 # Settings that must not change between a run and its resumption.
-RESUME_KEYS = ("model", "dataset", "seed", "batch_size", "model_config")
+RESUME_KEYS = (
+    "model",
+    "dataset",
+    "seed",
+    "batch_size",
+    "model_config",
+    "train_fraction",
+    "validation_fraction",
+)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -54,6 +62,8 @@ class RunConfig:
     log_every: int = 100
     sample_every: int = 500
     checkpoint_every: int = 1000
+    train_fraction: float = 1.0
+    validation_fraction: float = 0.0
 
     def validate(self) -> None:
         if not self.workdir:
@@ -74,6 +84,12 @@ class RunConfig:
                 raise UserInputError(
                     f"--num_devices={self.num_devices} but {available} device(s) are available"
                 )
+        if not 0 < self.train_fraction <= 1:
+            raise UserInputError(f"--train_fraction must be in (0, 1], got {self.train_fraction}")
+        if not 0 <= self.validation_fraction < 1:
+            raise UserInputError(
+                f"--validation_fraction must be in [0, 1), got {self.validation_fraction}"
+            )
         if self.checkpoint_every % self.steps_per_call:
             raise UserInputError(
                 f"--checkpoint_every={self.checkpoint_every} must be a multiple of "
@@ -202,7 +218,11 @@ def train(run: RunConfig, model_config, *, log=print) -> dict:
             f"--batch_size={run.batch_size} is not divisible by the {mesh.size} devices; "
             f"use a multiple of {mesh.size} or set --num_devices"
         )
-    source = data.get_source(run.dataset, "train", data_dir=run.data_dir, seed=run.seed)
+    source, _ = data.training_sources(
+        data.get_source(run.dataset, "train", data_dir=run.data_dir, seed=run.seed),
+        train_fraction=run.train_fraction,
+        validation_fraction=run.validation_fraction,
+    )
     test_source = data.get_source(run.dataset, "test", data_dir=run.data_dir, seed=run.seed)
     model = models.build_model(run.model, model_config, source.info)
     streams = {}
