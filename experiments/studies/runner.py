@@ -1,0 +1,266 @@
+"""Runs a study (`experiments.studies.spec.Study`): each arm's runs through the
+`experiments.train` and `experiments.evaluate` commands, as a user would run them, resumable
+run by run; the table of the paper's figures beside ours. `experiments.reproduce` is its CLI."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import os
+import subprocess
+import sys
+import time
+
+from unigen_jax.errors import PartialFailure, UserInputError
+
+CLASSIFIER_METRICS = ("inception_score", "conditional_accuracy")
+
+
+def _flag_value(value) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (tuple, list)):
+        return ",".join(str(v) for v in value)
+    return str(value)
+
+
+def _slug(text: str) -> str:
+    text = text.lower().replace("%", "pct")
+    return "_".join("".join(c if c.isalnum() else " " for c in text).split())
+
+
+class Runner:
+    """Runs a study's commands (or prints them), keeping what each run produced."""
+
+    def __init__(self, study, scale, root: str, *, dry_run=False, data_dir=None, classifier=None):
+        self.study, self.scale, self.root, self.dry_run = study, scale, root, dry_run
+        self.data_dir, self.given_classifier = data_dir, classifier
+        self.failures: list[str] = []
+        self.seconds = 0.0
+
+    def command(self, module: str, args: list[str], log_path: str) -> bool:
+        """Runs `python -m module args`, its output in log_path; True if it succeeded."""
+        cmd = [sys.executable, "-m", module, *args]
+        print("  $ " + " ".join(cmd[1:]), flush=True)  # progress, as each command starts
+        if self.dry_run:
+            return True
+        os.makedirs(os.path.dirname(log_path), exist_ok=True)
+        started = time.perf_counter()
+        with open(log_path, "a") as log:
+            code = subprocess.run(cmd, stdout=log, stderr=subprocess.STDOUT).returncode
+        self.seconds += time.perf_counter() - started
+        if code:
+            self.failures.append(f"{module} {' '.join(args)} (exit {code}; log {log_path})")
+        return code == 0
+
+    def classifier(self) -> str | None:
+        if self.study.metric[0] not in CLASSIFIER_METRICS:
+            return None
+        if self.given_classifier:
+            return os.path.abspath(self.given_classifier)
+        path = os.path.join(self.root, f"classifier_{self.scale.dataset}")
+        if not os.path.exists(os.path.join(path, "classifier.json")):
+            args = [f"--dataset={self.scale.dataset}", f"--workdir={path}"]
+            if self.data_dir:
+                args.append(f"--data_dir={self.data_dir}")
+            self.command("experiments.train_classifier", args, path + ".log")
+        return path
+
+    def score(self, workdir: str, arm, config: dict, seed: int, split: str, classifier):
+        """Trains and evaluates one run; returns its eval report (None if it failed)."""
+        name = "eval.json" if split == "test" else f"eval_{split}.json"
+        report_path = os.path.join(workdir, name)
+        metric, key = self.study.metric
+        if os.path.exists(report_path):
+            with open(report_path) as f:
+                report = json.load(f)
+            if metric in report.get("metrics", {}):
+                return report
+        run_flags = {
+            "model": arm.model,
+            "dataset": self.scale.dataset,
+            "workdir": workdir,
+            "steps": self.scale.steps,
+            "batch_size": self.scale.batch_size,
+            "seed": seed,
+            **(
+                {"validation_fraction": self.study.validation_fraction}
+                if self.study.validation_fraction
+                else {}
+            ),
+            **arm.run,
+        }
+        if self.data_dir:
+            run_flags["data_dir"] = self.data_dir
+        train_args = [f"--{k}={_flag_value(v)}" for k, v in run_flags.items()]
+        train_args += [f"--config.{k}={_flag_value(v)}" for k, v in config.items()]
+        log = os.path.join(workdir, "run.log")
+        if not self.command("experiments.train", train_args, log):
+            return None
+        eval_args = [
+            f"--workdir={workdir}",
+            f"--metrics={metric}",
+            f"--split={split}",
+            f"--num_samples={self.scale.num_samples}",
+            f"--seed={seed}",
+        ]
+        if classifier:
+            eval_args.append(f"--classifier={classifier}")
+        if not self.command("experiments.evaluate", eval_args, log) or self.dry_run:
+            return None
+        with open(report_path) as f:
+            return json.load(f)
+
+
+def _value(report, metric, key, which="model"):
+    if report is None:
+        return None
+    return report["metrics"][metric].get(which, {}).get(key)
+
+
+def _mean_std(values):
+    values = [v for v in values if v is not None]
+    if not values:
+        return None, None
+    mean = sum(values) / len(values)
+    std = (
+        math.sqrt(sum((v - mean) ** 2 for v in values) / (len(values) - 1))
+        if len(values) > 1
+        else float("nan")
+    )
+    return mean, std
+
+
+def _fmt(value, digits=4):
+    return (
+        "n/a"
+        if value is None or (isinstance(value, float) and math.isnan(value))
+        else f"{value:.{digits}g}"
+    )
+
+
+def report_markdown(study, scale_name, scale, rows, seconds) -> str:
+    metric, key = study.metric
+    lines = [
+        f"### {study.title}",
+        "",
+        f"Scale `{scale_name}`: {scale.dataset}, {scale.steps} steps, batch {scale.batch_size}, "
+        f"{scale.num_samples} samples a score; metric `{metric}.{key}`, mean ± std over seeds.",
+        f"Command: `python -m experiments.reproduce --study={study.name} --scale={scale_name}`",
+        "",
+        "| arm | paper | ours (mean ± std) | seeds | per seed | chosen | real test data |",
+        "| --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for row in rows:
+        mean, std = _mean_std(row["values"])
+        per_seed = ", ".join(_fmt(v) for v in row["values"])
+        chosen = row.get("chosen") or ""
+        lines.append(
+            f"| {row['label']} | {row['paper'] or '-'} | {_fmt(mean)} ± {_fmt(std, 2)} | "
+            f"{sum(v is not None for v in row['values'])} | {per_seed} | {chosen} | "
+            f"{_fmt(row.get('real'))} |"
+        )
+    lines += ["", study.notes, "", f"Compute: {seconds / 60:.1f} min of runs on this machine."]
+    return "\n".join(lines)
+
+
+def run_study(
+    study,
+    scale_name: str,
+    root: str,
+    *,
+    overrides=None,
+    dry_run=False,
+    data_dir=None,
+    classifier=None,
+    runner_class=None,
+    log=print,
+) -> dict:
+    """Runs (or resumes) every run of `study` at `scale_name` under root/STUDY/SCALE; returns
+    the rows of its table. `overrides` replace the scale's seeds, steps or num_samples."""
+    scale = study.scales[scale_name]
+    overrides = {k: v for k, v in (overrides or {}).items() if v is not None}
+    for name, value in overrides.items():
+        if value <= 0:
+            raise UserInputError(f"--{name} must be positive, got {value}")
+    scale = dataclasses.replace(scale, **overrides)
+    root = os.path.abspath(root)
+    study_dir = os.path.join(root, study.name, scale_name)
+    runner = (runner_class or Runner)(
+        study, scale, root, dry_run=dry_run, data_dir=data_dir, classifier=classifier
+    )
+    results_path = os.path.join(study_dir, "results.json")
+    previous_seconds = 0.0
+    if os.path.exists(results_path):
+        with open(results_path) as f:
+            previous_seconds = json.load(f).get("seconds", 0.0)
+    log(f"{study.title}\nscale {scale_name}: {scale}")
+    classifier = runner.classifier()
+    metric, key = study.metric
+    rows = []
+
+    def save():
+        if dry_run:
+            return
+        os.makedirs(study_dir, exist_ok=True)
+        seconds = previous_seconds + runner.seconds
+        payload = {
+            "study": study.name,
+            "scale": scale_name,
+            "settings": scale.__dict__,
+            "metric": list(study.metric),
+            "rows": rows,
+            "seconds": seconds,
+        }
+        with open(results_path + ".tmp", "w") as f:
+            json.dump(payload, f, indent=2)
+        os.replace(results_path + ".tmp", results_path)
+        with open(os.path.join(study_dir, "REPORT.md"), "w") as f:
+            f.write(report_markdown(study, scale_name, scale, rows, seconds) + "\n")
+
+    for arm in study.arms:
+        arm_dir = os.path.join(study_dir, _slug(arm.label))
+        config = dict(arm.config)
+        row = {
+            "label": arm.label,
+            "paper": arm.paper,
+            "values": [],
+            "seeds": [],
+            "real": None,
+            "chosen": None,
+        }
+        rows.append(row)
+        reuse = {}
+        if arm.select is not None:
+            selection = {}
+            for value in arm.select.values:
+                workdir = os.path.join(arm_dir, f"select_{arm.select.field}_{_flag_value(value)}")
+                candidate = {**config, arm.select.field: value}
+                report = runner.score(workdir, arm, candidate, 0, "validation", classifier)
+                selection[value] = _value(report, metric, key)
+            scored = {v: s for v, s in selection.items() if s is not None}
+            if not scored:
+                save()
+                continue
+            best = max(scored, key=scored.get)
+            config[arm.select.field] = best
+            row["chosen"] = f"{arm.select.field}={_flag_value(best)}"
+            row["selection"] = {_flag_value(v): s for v, s in selection.items()}
+            reuse[0] = os.path.join(arm_dir, f"select_{arm.select.field}_{_flag_value(best)}")
+        for seed in range(scale.seeds):
+            workdir = reuse.get(seed, os.path.join(arm_dir, f"seed{seed}"))
+            report = runner.score(workdir, arm, config, seed, "test", classifier)
+            row["values"].append(_value(report, metric, key))
+            row["seeds"].append(seed)
+            if row["real"] is None:
+                row["real"] = _value(report, metric, key, "real")
+            save()
+    markdown = report_markdown(study, scale_name, scale, rows, previous_seconds + runner.seconds)
+    log(markdown)
+    if runner.failures:
+        raise PartialFailure(
+            f"{len(runner.failures)} command(s) failed, first: {runner.failures[0]}; the "
+            f"finished runs are in {results_path}"
+        )
+    return {"rows": rows}
