@@ -66,6 +66,55 @@ def test_vae_loss_is_the_negative_elbo():
     np.testing.assert_allclose(metrics["elbo"], np.mean(log_px - kl), rtol=1e-4)
 
 
+def test_aavae_loss_is_the_weighted_mean_of_real_and_generated_elbos():
+    """Hu et al. 2017, eq. 16 with the normalisation of the docstring: -(1/2B) sum over B real
+    and B generated examples of sigmoid(D(x)/tau) * ELBO(x), recomputed here in numpy."""
+    rng = np.random.default_rng(3)
+    x = rng.uniform(size=(4, 28, 28, 1)).astype(np.float32)
+    batch = {"x": x, "label": np.zeros(4, np.int32)}
+    tau = 3.0
+    model, state, nets = _setup(
+        "aavae",
+        IMAGES,
+        batch,
+        latent_dim=2,
+        hidden_sizes=(8,),
+        architecture="mlp",
+        temperature=tau,
+    )
+    loss, metrics = model.phases[1].loss_fn(nets(), batch)
+    params = state.params
+
+    def apply(name, *args):
+        return model.networks[name].apply({"params": params[name]}, *args, train=True)
+
+    draws = nets()  # the phase's noise, drawn by tag
+    fake_z, fake_eps = draws.normal("fake_z", (2,)), draws.normal("fake_eps", (2,))
+    eps = draws.normal("eps", (2,))
+    fake = special.expit(np.asarray(apply("generator", fake_z), np.float64))
+
+    def elbo(data, noise):
+        mean, log_var = (np.asarray(a, np.float64) for a in apply("encoder", data))
+        z = mean + np.exp(0.5 * log_var) * np.asarray(noise)
+        logits = np.asarray(apply("generator", z.astype(np.float32)), np.float64)
+        log_px = np.sum(
+            data * special.log_expit(logits) + (1 - data) * special.log_expit(-logits),
+            axis=(1, 2, 3),
+        )
+        return log_px - 0.5 * np.sum(np.exp(log_var) + mean**2 - 1 - log_var, axis=1)
+
+    def weight(data):
+        logits = np.asarray(apply("discriminator", data)[0], np.float64).reshape(len(data))
+        return special.expit(logits / tau)
+
+    fake32 = fake.astype(np.float32)
+    weighted = np.concatenate(
+        [weight(x) * elbo(x.astype(np.float64), eps), weight(fake32) * elbo(fake, fake_eps)]
+    )
+    np.testing.assert_allclose(loss, -np.mean(weighted), rtol=2e-4)
+    np.testing.assert_allclose(metrics["real_weight"], np.mean(weight(x)), rtol=1e-5)
+
+
 @pytest.mark.parametrize(
     "family, generator_formula",
     [
