@@ -76,6 +76,13 @@ CONFIGS = {
     "mlp_gan": Config(
         "gan", "vector", (2,), 512, 10, "mlp_gan", "ring8", target=3.0, hidden_sizes=(128, 128)
     ),
+    # Hu et al. (2017)'s models at the DCGAN/VAE shapes above (no PyTorch reference): their
+    # cost next to the GAN's and the VAE's.
+    "cgan28": Config("cgan", "image", (28, 28, 1), 64, 4, None, "mnist5k"),
+    "iwgan28": Config("iwgan", "image", (28, 28, 1), 64, 4, None, "mnist5k"),
+    "wgan_gp28": Config("wgan_gp", "image", (28, 28, 1), 64, 4, None, "mnist5k"),
+    "cvae": Config("cvae", "image", (28, 28, 1), 128, 4, None, "mnist5k"),
+    "aavae": Config("aavae", "image", (28, 28, 1), 128, 4, None, "mnist5k"),
 }
 PIPELINE_TARGET = 0.95
 
@@ -131,18 +138,23 @@ def _jax_worker(spec: dict) -> dict:
     config = CONFIGS[spec["config"]]
     devices, fused = spec["devices"], spec["steps_per_call"]
     rounds = spec["rounds"]
-    info = data.DatasetInfo("benchmark", config.kind, config.shape, 0, config.batch)
+    classes = 10 if config.kind == "image" else 0
+    info = data.DatasetInfo("benchmark", config.kind, config.shape, classes, config.batch)
     model_config = models.make_config(config.model, **config.hyperparameters)
     model = models.build_model(config.model, model_config, info)
     mesh = make_mesh(devices)
     rng = np.random.default_rng(0)
-    x = rng.uniform(size=(config.batch, *config.shape)) if config.kind == "image" else None
-    x = rng.normal(size=(config.batch, *config.shape)) if x is None else x
-    host_batch = {"x": x.astype(np.float32), "label": np.zeros(config.batch, np.int32)}
+    k = model.batches_per_step  # real batches a step reads (WGAN-GP's fresh critic batches)
+    shape = (k, config.batch, *config.shape) if k > 1 else (config.batch, *config.shape)
+    x = rng.uniform(size=shape) if config.kind == "image" else rng.normal(size=shape)
+    labels = rng.integers(0, max(classes, 1), size=shape[: 1 + (k > 1)]).astype(np.int32)
+    host_batch = {"x": x.astype(np.float32), "label": labels}
+    example = jax.tree.map(lambda b: b[0], host_batch) if k > 1 else host_batch
     rss_before = _peak_rss_mib()
-    state = replicate(create_train_state(model, host_batch, 0), mesh)
+    state = replicate(create_train_state(model, example, 0), mesh)
     step = make_train_step(model, mesh, steps_per_call=fused)
-    _, batch = next(shard_calls(itertools.repeat(host_batch), [fused], mesh))
+    leading = int(k > 1)
+    _, batch = next(shard_calls(itertools.repeat(host_batch), [fused], mesh, leading))
 
     def run_constant(n):
         nonlocal state
@@ -185,11 +197,13 @@ def _jax_worker(spec: dict) -> dict:
     if not spec["pipeline"]:
         result["steps_per_sec"] = _best_rate(run_constant, steps, rounds)
     else:  # interleave constant-batch and pipeline rounds; the pipeline trains its own state
-        pipeline_state = replicate(create_train_state(model, host_batch, 1), mesh)
+        pipeline_state = replicate(create_train_state(model, example, 1), mesh)
         source = _pipeline_source(config)
         with (
-            data.BatchIterator(source, seed=0, global_batch_size=config.batch) as host,
-            DevicePrefetcher(host, itertools.repeat(fused), mesh) as calls,
+            data.StepBatches(
+                source, seed=0, global_batch_size=config.batch, batches_per_step=k
+            ) as host,
+            DevicePrefetcher(host, itertools.repeat(fused), mesh, leading_axes=leading) as calls,
         ):
 
             def run_pipeline(n):
@@ -337,12 +351,17 @@ def _relative_metric_difference(a: dict, b: dict) -> float:
 
 
 def _run_config(name: str, round_seconds: float, with_torch: bool, scratch: str) -> list[dict]:
-    """Every variant of config `name` (and PyTorch), each measured once per pass."""
+    """Every variant of config `name` (and PyTorch, where it has a reference), each measured
+    once per pass."""
     from unigen_jax.train import settings
 
     config = CONFIGS[name]
+    with_torch = with_torch and config.torch_name is not None
     # experiments.train's defaults: one device, this many steps per call.
-    default = (1, settings.fastest_steps_per_call(config.model, config.architecture))
+    from unigen_jax import models
+
+    family = models.family(config.model)
+    default = (1, settings.fastest_steps_per_call(family, config.architecture))
     variants = [(devices, fused) for devices in (1, 2) for fused in (1, config.fused)]
     torch_runs, jax_runs = [], {variant: [] for variant in variants}
     for index in range(FLAGS.passes):

@@ -87,10 +87,11 @@ flags.DEFINE_boolean(
 
 
 def default_steps_per_call(model_config) -> int:
-    """The fastest measured steps per call for --model on --dataset (with its architecture)."""
+    """The fastest measured steps per call for --model's family on --dataset (with its
+    architecture): measured for the GAN and the VAE, used for every model of their family."""
     kind = "vector" if RUN.dataset in MIXTURES else "image"
     architecture = common.resolve_architecture(getattr(model_config, "architecture", "auto"), kind)
-    return settings.fastest_steps_per_call(RUN.model, architecture)
+    return settings.fastest_steps_per_call(models.family(RUN.model), architecture)
 
 
 def _expose_cpu_cores(count: int) -> None:

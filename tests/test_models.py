@@ -176,3 +176,10 @@ def test_wgan_gp_discriminator_phase_adds_the_penalty():
 def test_bad_hyperparameters_are_user_errors(name, hyperparameters, message):
     with pytest.raises(UserInputError, match=message):
         models.make_config(name, **hyperparameters)
+
+
+def test_registered_presets_belong_to_their_family():
+    assert [models.family(n) for n in ("gan", "cgan", "iwgan", "wgan", "wgan_gp")] == ["gan"] * 5
+    assert [models.family(n) for n in ("vae", "cvae", "aavae")] == ["vae"] * 3
+    assert models.default_config("wgan").weight_clip == 0.01
+    assert models.make_config("iwgan", latent_dim=3).importance_weighted

@@ -80,6 +80,13 @@ def config_class(name: str):
     return _entry(name).config_class
 
 
+def family(name: str) -> str:
+    """The family model `name` belongs to: the first registered name with its config class
+    (`cgan`, `iwgan`, `wgan` -> `gan`; `cvae`, `aavae` -> `vae`)."""
+    config_class = _entry(name).config_class
+    return next(n for n, entry in REGISTRY.items() if entry.config_class is config_class)
+
+
 def default_config(name: str):
     """Model `name`'s hyperparameters: its family's defaults with the model's preset."""
     entry = _entry(name)
@@ -114,5 +121,6 @@ __all__ = [
     "build_model",
     "config_class",
     "default_config",
+    "family",
     "make_config",
 ]
