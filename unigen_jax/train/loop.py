@@ -7,6 +7,8 @@ Workdir layout (the contract users rely on):
                               class-conditional models; an EMA generator's if it has one)
   samples/step_NNNNNN_reconstructions.png   models with an encoder: data row, reconstruction row
   checkpoints/                orbax checkpoints; running again on the workdir resumes
+  tensorboard/                TensorBoard events: the metrics, sample images and config
+                              (unigen_jax.train.tensorboard)
 """
 
 from __future__ import annotations
@@ -28,6 +30,8 @@ from unigen_jax.train.checkpoint import Checkpointer
 from unigen_jax.train.prefetch import DevicePrefetcher, call_sizes
 from unigen_jax.train.state import create_train_state
 from unigen_jax.train.step import make_mesh, make_train_step, replicate
+from unigen_jax.train.tensorboard import SUBDIR as TENSORBOARD_SUBDIR
+from unigen_jax.train.tensorboard import TensorBoardWriter
 
 NUM_SAMPLES = 64  # an 8x8 grid of images
 GRID_COLUMNS = 8
@@ -185,8 +189,10 @@ class _Outputs:
                 lambda s, batch: model.reconstruct_fn(nets(s, batch["x"].shape[0]), batch)
             )
 
-    def write(self, state, step: int) -> str:
+    def write(self, state, step: int) -> dict[str, str]:
+        """Saves the PNGs of `step`; returns their paths by TensorBoard tag."""
         path = os.path.join(self._workdir, "samples", f"step_{step:06d}.png")
+        written = {"samples": path}
         samples = np.asarray(jax.device_get(self._sample(state)))
         if self._info.kind == "image":
             images.save_image_grid(path, samples, columns=self._columns)
@@ -198,12 +204,13 @@ class _Outputs:
             )
         if self._reconstruct is not None and self._info.kind == "image":
             rec = np.asarray(jax.device_get(self._reconstruct(state, self._test_batch)))
+            written["reconstructions"] = path.replace(".png", "_reconstructions.png")
             images.save_image_grid(
-                path.replace(".png", "_reconstructions.png"),
+                written["reconstructions"],
                 np.concatenate([self._test_batch["x"], rec]),
                 columns=NUM_RECONSTRUCTIONS,
             )
-        return path
+        return written
 
 
 def train(run: RunConfig, model_config, *, log=print) -> dict:
@@ -272,6 +279,13 @@ def train(run: RunConfig, model_config, *, log=print) -> dict:
         checkpointer.close()
         return {"step": start}
 
+    # Rewound to the checkpoint like metrics.jsonl; only process 0 writes (multi-host runs).
+    board = TensorBoardWriter(
+        os.path.join(run.workdir, TENSORBOARD_SUBDIR),
+        start_step=start,
+        active=jax.process_index() == 0,
+    )
+
     fused = run.steps_per_call
     step_fns = {1: make_train_step(model, mesh, steps_per_call=1)}
     if fused > 1:
@@ -296,7 +310,9 @@ def train(run: RunConfig, model_config, *, log=print) -> dict:
         ) as batches,
         DevicePrefetcher(batches, sizes, mesh, leading_axes=batches.leading_axes) as calls,
         _SigtermFlag() as sigterm,
+        board,
     ):
+        board.config(resolved)
         for k, batch in calls:
             t0 = time.perf_counter()
             state, metrics = step_fns[k](state, batch)
@@ -323,6 +339,7 @@ def train(run: RunConfig, model_config, *, log=print) -> dict:
                 }
                 with open(metrics_path, "a") as f:
                     f.write(json.dumps(last_metrics) + "\n")
+                board.scalars(step, last_metrics)
                 losses = "  ".join(
                     f"{n}={v:.4f}" for n, v in metrics.items() if not n.endswith("grad_norm")
                 )
@@ -333,7 +350,7 @@ def train(run: RunConfig, model_config, *, log=print) -> dict:
                 )
                 interval_start, interval_steps = time.perf_counter(), 0
             if step % run.sample_every < k or done:
-                outputs.write(state, step)
+                board.images(step, outputs.write(state, step))
             if step % run.checkpoint_every < k or done or sigterm.raised:
                 checkpointer.save(state)
             if sigterm.raised and not done:
