@@ -1,6 +1,10 @@
-"""Shared test set-up: two CPU devices and a persistent compilation cache outside the repo."""
+"""Shared test set-up: two CPU devices and a persistent compilation cache outside the repo;
+temporary files and the classifier cache kept inside pytest's own temporary folder."""
 
 import os
+import tempfile
+
+import pytest
 
 # Two host devices let one process compare 1-device and 2-device steps; must precede JAX init.
 os.environ["XLA_FLAGS"] = (
@@ -15,3 +19,33 @@ jax.config.update(
     os.environ.get("UNIGEN_JAX_CACHE", os.path.expanduser("~/.cache/unigen_jax/jit")),
 )
 jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.5)
+
+CLASSIFIER_CACHE_ENV = "UNIGEN_JAX_CLASSIFIERS"  # unigen_jax.eval.classifier.CACHE_ENV
+
+
+@pytest.fixture(scope="session", autouse=True)
+def system_tmpdir(tmp_path_factory):
+    """The system temporary folder, which the suite leaves as it found it.
+
+    For the session, `tempfile` (in this process, and through TMPDIR in the subprocesses the
+    tests start) points into pytest's own temporary folder, which pytest prunes to its last
+    few sessions: TFDS 4.9 leaves an empty `tmp*tfds` folder in the temporary folder each time
+    it builds the info of a dataset that is not prepared (`DatasetInfo.initialize_from_bucket`
+    makes it before finding that no bucket can be reached), about 50 a session. The per-user
+    classifier cache of `experiments.evaluate` points there too, so no test reads or writes the
+    real one in the home folder.
+    """
+    system = tempfile.gettempdir()
+    tmp_path_factory.getbasetemp()  # made first, where pytest makes it
+    scratch = tmp_path_factory.mktemp("system_tmp")
+    names = ("TMPDIR", CLASSIFIER_CACHE_ENV)
+    saved_env, saved_tempdir = {name: os.environ.get(name) for name in names}, tempfile.tempdir
+    os.environ["TMPDIR"] = tempfile.tempdir = str(scratch)
+    os.environ[CLASSIFIER_CACHE_ENV] = str(tmp_path_factory.mktemp("classifier_cache"))
+    yield system
+    tempfile.tempdir = saved_tempdir
+    for name, value in saved_env.items():
+        if value is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = value
