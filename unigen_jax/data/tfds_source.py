@@ -2,9 +2,23 @@
 
 Reading goes through `tfds.data_source` (random access to ArrayRecord files,
 https://www.tensorflow.org/datasets/api_docs/python/tfds/data_source), which needs no
-TensorFlow; `tfds.load` and `tfds.as_numpy` do, so they are not used. Nothing is ever
-downloaded from here: `download=False` always, and a dataset that is not prepared under the data
-directory raises one UserInputError line that says how to prepare it on a machine with internet.
+TensorFlow; `tfds.load` and `tfds.as_numpy` do, so they are not used.
+
+A dataset that is not prepared under the data directory is downloaded and prepared in ArrayRecord
+format by TFDS itself (`builder.download_and_prepare`), as TFDS users expect, when this machine
+can do it (Colab can); otherwise it is one UserInputError line that says how to prepare it on a
+machine with internet. The decision (`_why_not_download`), in order:
+- `UNIGEN_JAX_OFFLINE=1` in the environment: never download (test suites, air-gapped clusters).
+- TensorFlow is not importable: TFDS's preparation of these datasets needs it (Colab ships it).
+- No internet: a TCP connection to storage.googleapis.com:443 (where TFDS keeps its metadata and
+  the MNIST files) fails within 5 s. Offline this answers at once (within 5 s where a firewall
+  drops packets) and writes nothing, where TFDS's own download, retrying with back-off, took
+  3.4 minutes to give up on a failed name lookup here and left temporary files in the data
+  directory. With an HTTPS proxy configured (`HTTPS_PROXY`), the download itself decides.
+Then the download is tried: if it fails anyway (the network drops, a mirror is down, the disk is
+full), the same one line, with the failure's cause appended, unless another process prepared the
+dataset meanwhile (TFDS writes into a temporary folder renamed at the end, so two processes of a
+multi-host job may both download; the first rename wins and the other reads its result).
 
 Preprocessing, one example at a time (uint8 image -> float32):
 - mnist, fashion_mnist, svhn_cropped, cifar10: divide by 255 -> [0, 1].
@@ -20,7 +34,11 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import importlib.util
 import logging
+import os
+import socket
+import sys
 from collections.abc import Callable
 from unittest import mock
 
@@ -96,10 +114,11 @@ def _import_tfds():
     return tfds
 
 
-def _not_prepared_message(name: str, root: str, data_dir: str | None) -> str:
+def _not_prepared_message(name: str, root: str, data_dir: str | None, why_not: str) -> str:
     where = root if data_dir else f"{root} (the default: $TFDS_DATA_DIR or ~/tensorflow_datasets)"
     return (
-        f"TFDS dataset {name!r} is not prepared in {where} (unigen_jax never downloads data); "
+        f"TFDS dataset {name!r} is not prepared in {where} and was not downloaded here "
+        f"({why_not}); "
         f"on a machine with internet run `pip install tensorflow tensorflow-datasets && "
         f"tfds build {name} --file_format=array_record --data_dir=DIR`, copy DIR to this machine "
         f"and pass --data_dir=DIR (or set TFDS_DATA_DIR=DIR)"
@@ -124,13 +143,77 @@ def _quiet_tfds_probe():
         absl_logger.removeFilter(drop)
 
 
+# Where the "is there internet" probe connects: TFDS's own bucket (metadata, the MNIST files).
+INTERNET_PROBE = ("storage.googleapis.com", 443)
+INTERNET_PROBE_TIMEOUT_S = 5.0
+OFFLINE_ENV = "UNIGEN_JAX_OFFLINE"
+
+
+def _tensorflow_importable() -> bool:
+    """Whether `import tensorflow` can be tried (found, not imported: importing takes seconds)."""
+    return importlib.util.find_spec("tensorflow") is not None
+
+
+def _internet_available() -> bool:
+    """True when a TCP connection to `INTERNET_PROBE` opens within the timeout, or an HTTPS
+    proxy is configured (requests, which TFDS downloads with, goes through it; the download
+    itself then tells)."""
+    if os.environ.get("HTTPS_PROXY") or os.environ.get("https_proxy"):
+        return True
+    try:
+        with socket.create_connection(INTERNET_PROBE, timeout=INTERNET_PROBE_TIMEOUT_S):
+            return True
+    except OSError:
+        return False
+
+
+def _why_not_download() -> str | None:
+    """None when a missing dataset should be downloaded here, else the reason it is not."""
+    if os.environ.get(OFFLINE_ENV, "0") not in ("", "0"):
+        return f"{OFFLINE_ENV} is set"
+    if not _tensorflow_importable():
+        return "TensorFlow is not installed"
+    if not _internet_available():
+        return "no internet"
+    return None
+
+
+def _first_line(err: BaseException, limit: int = 200) -> str:
+    """`Type: first line of the message`, cut to `limit` characters: for a one-line error."""
+    lines = str(err).strip().splitlines()
+    text = lines[0] if lines else ""
+    if len(text) > limit:
+        text = text[: limit - 3] + "..."
+    return f"{type(err).__name__}: {text}" if text else type(err).__name__
+
+
+def _download_and_prepare(tfds, name: str, data_dir: str | None) -> None:
+    """Downloads and prepares `name` with TFDS, in ArrayRecord format (random access).
+
+    GCS-hosted copies are not tried (`try_download_gcs=False`): TFDS hosts them as TFRecord,
+    which has no random access, and offline the GCS look-up can hang. Raises whatever TFDS raises.
+    """
+    builder = tfds.builder(name, data_dir=data_dir, file_format="array_record")
+    print(
+        f"TFDS dataset {name!r} is not prepared in {builder.data_dir_root}: downloading and "
+        f"preparing it there (ArrayRecord, once)",
+        file=sys.stderr,
+        flush=True,
+    )
+    builder.download_and_prepare(
+        file_format="array_record",
+        download_config=tfds.download.DownloadConfig(try_download_gcs=False),
+    )
+
+
 def open_tfds(name: str, split: str, data_dir: str | None):
-    """Opens a prepared TFDS split for random access, never downloading.
+    """Opens a prepared TFDS split for random access, preparing it first where it can.
 
     `tfds.data_source(..., download=False)` is tried first: under `tfds.testing.mock_data` it
     returns mock examples although `builder.is_prepared()` is False there, so the builder is only
-    consulted to explain a failure: not prepared (nothing is written to `data_dir`: the builder
-    only reads), or prepared in a format without random access (TFRecord, `tfds build`'s default).
+    consulted to explain a failure: not prepared (downloaded and prepared here when
+    `_why_not_download()` allows it; otherwise one line, and nothing is written to `data_dir`),
+    or prepared in a format without random access (TFRecord, `tfds build`'s default).
     """
     tfds = _import_tfds()
     try:
@@ -142,7 +225,21 @@ def open_tfds(name: str, split: str, data_dir: str | None):
             prepared = builder.is_prepared()
         root = str(builder.data_dir_root)
         if not prepared:
-            raise UserInputError(_not_prepared_message(name, root, data_dir)) from None
+            why_not = _why_not_download()
+            if why_not is not None:
+                raise UserInputError(_not_prepared_message(name, root, data_dir, why_not)) from None
+            try:
+                _download_and_prepare(tfds, name, data_dir)
+            except Exception as download_err:
+                with _quiet_tfds_probe():  # another process may have prepared it meanwhile
+                    prepared = tfds.builder(name, data_dir=data_dir).is_prepared()
+                if not prepared:
+                    why_not = f"the download failed: {_first_line(download_err)}"
+                    raise UserInputError(
+                        _not_prepared_message(name, root, data_dir, why_not)
+                    ) from None
+            with _quiet_tfds_probe():
+                return tfds.data_source(name, split=split, data_dir=data_dir, download=False)
         if isinstance(err, NotImplementedError):  # tfds: "Random access ... not supported"
             raise UserInputError(
                 f"TFDS dataset {name!r} in {root} was prepared without random access "
