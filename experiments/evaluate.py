@@ -1,4 +1,4 @@
-r"""Scores a training run: `python -m experiments.evaluate --workdir=W --classifier=C`.
+r"""Scores a training run: `python -m experiments.evaluate --workdir=W`.
 
 Loads the run's latest checkpoint, computes every metric that applies to its model and data,
 writes `eval.json` (each metric with its settings) into the workdir and prints a table, with
@@ -11,6 +11,12 @@ the same metrics on real test data beside the model's:
   2-D mixtures:    modes hit, share of high-quality samples, independent Wasserstein critic
   class-conditional models: + accuracy of conditional generations (Hu et al. 2017, 5.1)
   with an encoder: test ELBO, importance-weighted NLL, reconstruction RMSE
+
+The image scores use the project's classifier of the run's dataset: `--classifier=DIR` (from
+`experiments.train_classifier`), or by default the one in the per-user cache
+(`~/.cache/unigen_jax/classifiers/DATASET`, or `$UNIGEN_JAX_CLASSIFIERS/DATASET`), which is
+trained there first, once, if the cache has none (`--classifier_steps`, a few minutes on a
+CPU).
 """
 
 from __future__ import annotations
@@ -26,7 +32,16 @@ from unigen_jax.errors import PartialFailure, UserInputError
 FLAGS = flags.FLAGS
 flags.DEFINE_string("workdir", None, "a training run's workdir (config.json + checkpoints/)")
 flags.DEFINE_string(
-    "classifier", None, "a classifier from experiments.train_classifier (needed for image data)"
+    "classifier",
+    None,
+    "a classifier from experiments.train_classifier for image data (default: the project's "
+    "classifier of the run's dataset from the per-user cache, trained into it if missing)",
+)
+flags.DEFINE_integer(
+    "classifier_steps",
+    3000,  # unigen_jax.eval.classifier.DEFAULT_STEPS (not imported before flags parse)
+    "training steps of the classifier trained into the cache when it has none for the "
+    "dataset (experiments.train_classifier's default)",
 )
 flags.DEFINE_list("metrics", ["auto"], "metrics to compute (auto: all that apply)")
 flags.DEFINE_integer("num_samples", 5000, "samples drawn from the model")
@@ -67,7 +82,7 @@ def _requested(model, info) -> tuple[str, ...]:
 def _check_flags():
     if not FLAGS.workdir:
         raise UserInputError("--workdir is required: the workdir of a training run")
-    for name in ("num_samples", "nll_samples", "nll_examples"):
+    for name in ("num_samples", "nll_samples", "nll_examples", "classifier_steps"):
         if FLAGS[name].value <= 0:
             raise UserInputError(f"--{name} must be positive, got {FLAGS[name].value}")
     if FLAGS.critic_steps < 0:
@@ -100,10 +115,16 @@ def main(argv):
 
     run = runner.load_run(FLAGS.workdir, data_dir=FLAGS.data_dir, split=FLAGS.split)
     metrics = _requested(run.model, run.train_source.info)
-    classifier = None
+    classifier, classifier_dir = None, None
     needs_classifier = ("inception_score", "fid", "kid", "mode_coverage", "conditional_accuracy")
     if any(m in metrics for m in needs_classifier) and (run.train_source.info.kind == "image"):
-        classifier = runner.load_checked_classifier(FLAGS.classifier, run.train_source.info)
+        classifier, classifier_dir = runner.load_checked_classifier(
+            FLAGS.classifier,
+            run.train_source.info,
+            data_dir=FLAGS.data_dir or run.config.get("data_dir"),
+            train_steps=FLAGS.classifier_steps,
+            log=print,
+        )
     name = "eval.json" if FLAGS.split == "test" else f"eval_{FLAGS.split}.json"
     path = os.path.join(FLAGS.workdir, name)
     report = {
@@ -114,7 +135,7 @@ def main(argv):
         "split": FLAGS.split,
         "classifier": None
         if classifier is None
-        else {"path": os.path.abspath(FLAGS.classifier), **classifier.metadata},
+        else {"path": classifier_dir, **classifier.metadata},
     }
 
     def save(results, failures):  # after every metric: a later failure or kill loses nothing
@@ -141,7 +162,7 @@ def main(argv):
     save(results, failures)
     if classifier is not None:
         print(
-            f"classifier: {FLAGS.classifier} (test accuracy "
+            f"classifier: {classifier_dir} (test accuracy "
             f"{classifier.metadata['test_accuracy']:.4f})"
         )
     print(f"{run.model.name} on {run.train_source.info.name} at step {run.step}:")

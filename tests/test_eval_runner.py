@@ -173,7 +173,10 @@ def test_a_failing_metric_keeps_the_others_and_ends_in_one_line(workspace):
     [
         (lambda root: [f"--workdir={root / 'empty'}"], "no training run"),
         (lambda root: [f"--workdir={root / 'gan'}", "--metrics=nll"], "needs a model with an"),
-        (lambda root: [f"--workdir={root / 'gan'}"], "image metrics need a classifier"),
+        (  # without --classifier the cached one is used, trained first: not for 0 steps
+            lambda root: [f"--workdir={root / 'gan'}", "--classifier_steps=0"],
+            "--classifier_steps must be positive",
+        ),
         (
             lambda root: [f"--workdir={root / 'gan'}", f"--classifier={root / 'nothing'}"],
             "no classifier in",

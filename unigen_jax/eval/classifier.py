@@ -8,6 +8,10 @@ their own function to the metrics instead.
 
 For `stacked_mnist` (three digits as the RGB channels) the classifier is a digit classifier
 applied to each channel: logits [n, 3, 10] and the three feature vectors concatenated.
+
+`cached_classifier` keeps one classifier per dataset in a per-user cache,
+`~/.cache/unigen_jax/classifiers/DATASET` (the folder is `$UNIGEN_JAX_CLASSIFIERS` when set),
+training it with `experiments.train_classifier`'s defaults the first time it is asked for.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import shutil
 import time
 
 import flax.linen as nn
@@ -25,11 +30,14 @@ import optax
 import orbax.checkpoint as ocp
 
 from unigen_jax.errors import UserInputError
-from unigen_jax.eval.sample_metrics import batched_features
+from unigen_jax.eval.sample_metrics import batched_features, inception_score
 
 METADATA = "classifier.json"
 PARAMS = "params"
 MAX_SHIFT = 2  # random translations of up to 2 pixels: the usual MNIST augmentation
+CACHE_ENV = "UNIGEN_JAX_CLASSIFIERS"  # the cache folder, instead of ~/.cache/...
+DEFAULT_STEPS = 3000  # train_classifier's defaults (and experiments.train_classifier's)
+DEFAULT_BATCH_SIZE = 128
 
 
 class ConvClassifier(nn.Module):
@@ -123,7 +131,14 @@ class TrainedClassifier:
 
 
 def train_classifier(
-    train_source, test_source, *, steps=3000, batch_size=128, seed=0, learning_rate=1e-3, log=print
+    train_source,
+    test_source,
+    *,
+    steps=DEFAULT_STEPS,
+    batch_size=DEFAULT_BATCH_SIZE,
+    seed=0,
+    learning_rate=1e-3,
+    log=print,
 ) -> TrainedClassifier:
     """Trains a `ConvClassifier` on a labelled image dataset; reports its test accuracy.
 
@@ -226,3 +241,58 @@ def load_classifier(directory: str) -> TrainedClassifier:
         os.path.join(os.path.abspath(directory), PARAMS), abstract
     )
     return TrainedClassifier(module, params, metadata)
+
+
+def cache_dir() -> str:
+    """The per-user folder of the project's classifiers, one subfolder per dataset."""
+    if os.environ.get(CACHE_ENV):
+        return os.path.abspath(os.environ[CACHE_ENV])
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return os.path.join(base, "unigen_jax", "classifiers")
+
+
+def cached_classifier(
+    dataset: str, *, data_dir: str | None = None, steps: int = DEFAULT_STEPS, log=print
+) -> tuple[TrainedClassifier, str]:
+    """The project's classifier of `dataset` from the cache, and its folder.
+
+    If the cache has none, trains one first (`steps` steps, the other settings
+    `experiments.train_classifier`'s defaults, with its progress lines and the classifier's
+    own inception score on the real test set) and saves it there. A session interrupted while
+    training leaves nothing that a later one would take for a classifier.
+    """
+    from unigen_jax import data  # the data sources are needed only to train
+
+    directory = os.path.join(cache_dir(), dataset)
+    if not os.path.exists(os.path.join(directory, METADATA)):
+        log(
+            f"no {dataset} classifier in the cache ({directory}): training one, {steps} "
+            "steps (once; --classifier=DIR uses another)"
+        )
+        train_source = data.get_source(dataset, "train", data_dir=data_dir)
+        test_source = data.get_source(dataset, "test", data_dir=data_dir)
+        trained = train_classifier(train_source, test_source, steps=steps, log=log)
+        if not trained.per_channel:  # as experiments.train_classifier reports it
+            test_images = test_source.get(np.arange(len(test_source)))["x"]
+            logits, _ = batched_features(trained, test_images)
+            score, spread = inception_score(shuffled(logits), num_splits=10)
+            trained.metadata["test_inception_score"] = [float(score), float(spread)]
+        # Saved beside the cache entry, then renamed into place: a kill leaves no half entry,
+        # and of two sessions training at once the first to finish is kept.
+        scratch = f"{directory}.partial-{os.getpid()}"
+        try:
+            save_classifier(trained, scratch)
+            if os.path.isdir(directory) and not os.path.exists(os.path.join(directory, METADATA)):
+                shutil.rmtree(directory)  # not a classifier: what a broken entry left
+            try:
+                os.rename(scratch, directory)
+            except OSError:
+                if not os.path.exists(os.path.join(directory, METADATA)):
+                    raise
+        finally:
+            shutil.rmtree(scratch, ignore_errors=True)
+        log(
+            f"saved the {dataset} classifier to {directory} (test accuracy "
+            f"{trained.metadata['test_accuracy']:.4f})"
+        )
+    return load_classifier(directory), directory

@@ -86,17 +86,31 @@ def load_run(workdir: str, *, data_dir: str | None = None, split: str = "test") 
     return LoadedRun(model, state, step, config, train_source, test_source)
 
 
-def load_checked_classifier(path: str | None, info) -> classifiers.TrainedClassifier:
-    """The classifier at `path`, checked to be trained on the run's dataset and shape."""
-    if not path:
+def load_checked_classifier(
+    path: str | None,
+    info,
+    *,
+    data_dir: str | None = None,
+    train_steps: int = classifiers.DEFAULT_STEPS,
+    log=print,
+) -> tuple[classifiers.TrainedClassifier, str]:
+    """The classifier for a run's data `info`, and its folder, checked to be trained on the
+    run's dataset and shape: the one at `path`, or (no `path`) the project's classifier of
+    the dataset from the per-user cache, trained there first (`train_steps` steps, progress
+    lines to `log`) if the cache has none."""
+    if path:
+        trained, directory = classifiers.load_classifier(path), path
+    elif not info.num_classes:
         raise UserInputError(
-            f"image metrics need a classifier for {info.name}: train one with `python -m "
-            f"experiments.train_classifier --dataset={info.name} --workdir=DIR` and pass "
-            "--classifier=DIR (or choose --metrics without inception_score, fid, kid)"
+            f"image metrics need a classifier, and {info.name} has no labels to train one on: "
+            "pass --classifier=DIR (or choose --metrics without inception_score, fid, kid)"
         )
-    trained = classifiers.load_classifier(path)
+    else:
+        trained, directory = classifiers.cached_classifier(
+            info.name, data_dir=data_dir, steps=train_steps, log=log
+        )
     trained.check_compatible(info.name, info.shape)
-    return trained
+    return trained, os.path.abspath(directory)
 
 
 IMAGE_METRICS = ("inception_score", "fid", "kid", "diversity", "critic")
