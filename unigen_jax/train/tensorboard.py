@@ -7,9 +7,9 @@ holds (`tensorboard --logdir=runs` shows every run under `runs/`):
   images    `samples` and `reconstructions`: the PNGs of `samples/`, at the same steps
   text      `config`: the resolved `config.json`, at the step each training session starts
 
-The writer is tensorboardX's (protocol buffers and a record file, no TensorFlow). Only the
-process that writes the rest of the workdir writes events (`active`; process 0 of a multi-host
-run).
+The events are tensorboardX's protocol buffers in its record file writer (no TensorFlow).
+Only the process that writes the rest of the workdir writes events (`active`; process 0 of a
+multi-host run).
 
 Resuming: a resumed run repeats the steps after its checkpoint, so, as `metrics.jsonl` is
 rewound to the checkpoint step, the event files already there are rewritten without the events
@@ -21,12 +21,12 @@ until it is restarted. A record cut short by a killed process is dropped the sam
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import struct
 import time
 
-import numpy as np
 from PIL import Image
 
 SUBDIR = "tensorboard"
@@ -38,8 +38,10 @@ _FOOTER_BYTES = 4
 class TensorBoardWriter:
     """Writes a run's scalars, sample images and config as TensorBoard events.
 
-    A context manager: leaving it flushes and closes the event file. The file is created at
-    the first write, so a run that writes nothing leaves no empty file behind.
+    Each call writes its events and flushes them before it returns (no background thread, as
+    tensorboardX's `SummaryWriter` has, whose queue a killed process would lose while
+    `metrics.jsonl` kept the same steps). A context manager: leaving it closes the file. The
+    file is created at the first write, so a session that writes nothing leaves no file.
     """
 
     def __init__(self, logdir: str, *, start_step: int, active: bool = True):
@@ -51,63 +53,75 @@ class TensorBoardWriter:
           active: False on processes that do not write the workdir: every method does nothing.
         """
         self.logdir, self._active, self._start_step = logdir, active, start_step
-        self._writer = None
+        self._file = None
         if active:
             rewind(logdir, start_step)
 
-    def _summary_writer(self):
-        if self._writer is None:
-            from tensorboardX import SummaryWriter
+    def _write(self, step: int, values: list) -> None:
+        """One event of `values` (`Summary.Value`s) at `step`, on disk when this returns."""
+        from tensorboardX.event_file_writer import EventsWriter
+        from tensorboardX.proto import event_pb2, summary_pb2
 
-            # A suffix unique to this session: tensorboardX names files by the second and
-            # host only, and opens them for writing, so a resume within the same second
-            # would overwrite the events of the session before.
-            self._writer = SummaryWriter(
-                self.logdir,
-                flush_secs=60,
-                filename_suffix=f".{os.getpid()}.{time.time_ns()}",
+        if self._file is None:
+            os.makedirs(self.logdir, exist_ok=True)
+            # Named by the second and host, as TensorBoard expects, and by this session: a
+            # resume within the same second must not overwrite the events of the one before.
+            self._file = EventsWriter(
+                os.path.join(self.logdir, "events"), f".{os.getpid()}.{time.time_ns()}"
             )
-        return self._writer
+        summary = summary_pb2.Summary(value=values)
+        self._file.write_event(event_pb2.Event(wall_time=time.time(), step=step, summary=summary))
+        self._file.flush()
 
     def config(self, resolved: dict) -> None:
         """The resolved configuration as text (JSON, shown as a code block)."""
         if not self._active:
             return
-        text = json.dumps(resolved, indent=2, sort_keys=True)
-        block = "\n".join("    " + line for line in text.splitlines())  # Markdown code block
-        self._summary_writer().add_text(CONFIG_TAG, block, self._start_step)
-        self.flush()
+        from tensorboardX.summary import text
+
+        lines = json.dumps(resolved, indent=2, sort_keys=True).splitlines()
+        block = "\n".join("    " + line for line in lines)  # a Markdown code block
+        self._write(self._start_step, list(text(CONFIG_TAG, block).value))
 
     def scalars(self, step: int, metrics: dict) -> None:
         """Every value of a `metrics.jsonl` row (its "step" key is the step)."""
         if not self._active:
             return
-        writer = self._summary_writer()
-        for name, value in metrics.items():
-            if name != "step":
-                writer.add_scalar(name, float(value), step)
-        self.flush()
+        from tensorboardX.proto.summary_pb2 import Summary
+
+        values = [
+            Summary.Value(tag=name, simple_value=float(value))
+            for name, value in metrics.items()
+            if name != "step"
+        ]
+        self._write(step, values)
 
     def images(self, step: int, paths: dict[str, str]) -> None:
-        """PNG files as images, by tag (`{"samples": path, ...}`); missing files are skipped."""
+        """PNG files as images, by tag (`{"samples": path, ...}`), their bytes as they are."""
         if not self._active:
             return
-        writer = self._summary_writer()
-        for tag, path in paths.items():
-            if os.path.exists(path):
-                with Image.open(path) as image:
-                    pixels = np.asarray(image.convert("RGB"))
-                writer.add_image(tag, pixels, step, dataformats="HWC")
-        self.flush()
+        from tensorboardX.proto.summary_pb2 import Summary
 
-    def flush(self) -> None:
-        if self._writer is not None:
-            self._writer.flush()
+        values = []
+        for tag, path in paths.items():
+            with open(path, "rb") as f:
+                png = f.read()
+            with Image.open(io.BytesIO(png)) as image:
+                (width, height), bands = image.size, len(image.getbands())
+            values.append(
+                Summary.Value(
+                    tag=tag,
+                    image=Summary.Image(
+                        height=height, width=width, colorspace=bands, encoded_image_string=png
+                    ),
+                )
+            )
+        self._write(step, values)
 
     def close(self) -> None:
-        if self._writer is not None:
-            self._writer.close()
-            self._writer = None
+        if self._file is not None:
+            self._file.close()
+            self._file = None
 
     def __enter__(self):
         return self
