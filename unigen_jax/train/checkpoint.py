@@ -1,12 +1,15 @@
 """Checkpoints of the whole `TrainState` with orbax's CheckpointManager.
 
 orbax writes each step into a temporary folder and renames it when complete, so a save killed
-half-way is never mistaken for a checkpoint (the next save cleans it up).
+half-way is never mistaken for a checkpoint (the next save cleans it up). A checkpoint that is
+complete but unreadable (truncated or corrupted on disk) is set aside as `STEP.unreadable` by
+`restore_latest_readable`, which then resumes from the one before.
 """
 
 from __future__ import annotations
 
 import os
+import shutil
 
 import jax
 import orbax.checkpoint as ocp
@@ -16,13 +19,14 @@ class Checkpointer:
     """Saves and restores `TrainState`s under `directory` (keeping the newest `max_to_keep`)."""
 
     def __init__(self, directory: str, *, max_to_keep: int = 3, read_only: bool = False):
-        options = ocp.CheckpointManagerOptions(
+        self.directory = os.path.abspath(directory)
+        self._options = ocp.CheckpointManagerOptions(
             max_to_keep=max_to_keep,
             create=not read_only,
             read_only=read_only,
             enable_async_checkpointing=False,
         )
-        self._manager = ocp.CheckpointManager(os.path.abspath(directory), options=options)
+        self._manager = ocp.CheckpointManager(self.directory, options=self._options)
 
     def latest_step(self) -> int | None:
         return self._manager.latest_step()
@@ -41,6 +45,28 @@ class Checkpointer:
         step = self.latest_step() if step is None else step
         abstract = jax.tree.map(ocp.utils.to_shape_dtype_struct, template)
         return self._manager.restore(step, args=ocp.args.StandardRestore(abstract))
+
+    def restore_latest_readable(self, template, log=print):
+        """(state, step) of the newest checkpoint that restores, or (template, None) if none
+        does; each unreadable newer one is named in one line and set aside."""
+        for step in sorted(self._manager.all_steps(), reverse=True):
+            try:
+                return self.restore(template, step), step
+            except Exception as error:  # orbax/tensorstore raise many kinds for bad files
+                reason = f"{type(error).__name__}: {error}".splitlines()[0][:200]
+                aside = os.path.join(self.directory, f"{step}.unreadable")
+                log(
+                    f"checkpoint {os.path.join(self.directory, str(step))} cannot be read "
+                    f"({reason}); moved to {aside}, resuming from the one before"
+                )
+                self._set_aside(step, aside)
+        return template, None
+
+    def _set_aside(self, step: int, aside: str) -> None:
+        self._manager.close()
+        shutil.rmtree(aside, ignore_errors=True)  # an older copy set aside at the same step
+        os.replace(os.path.join(self.directory, str(step)), aside)
+        self._manager = ocp.CheckpointManager(self.directory, options=self._options)
 
     def close(self) -> None:
         self._manager.close()

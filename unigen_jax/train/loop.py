@@ -26,7 +26,9 @@ import numpy as np
 from unigen_jax import data, models
 from unigen_jax.errors import UserInputError
 from unigen_jax.train import images
+from unigen_jax.train import workdir as files
 from unigen_jax.train.checkpoint import Checkpointer
+from unigen_jax.train.divergence import NonFiniteWatch
 from unigen_jax.train.prefetch import DevicePrefetcher, call_sizes
 from unigen_jax.train.state import create_train_state
 from unigen_jax.train.step import make_mesh, make_train_step, replicate
@@ -123,16 +125,6 @@ def _check_resumable(config_path: str, resolved: dict) -> None:
             )
 
 
-def _keep_metrics_up_to(path: str, step: int) -> None:
-    """Drops lines logged after the checkpoint we resume from (they will be logged again)."""
-    if not os.path.exists(path):
-        return
-    with open(path) as f:
-        lines = [line for line in f if line.strip() and json.loads(line)["step"] <= step]
-    with open(path, "w") as f:
-        f.writelines(lines)
-
-
 class _SigtermFlag:
     """Turns SIGTERM into a flag the loop checks between steps (then saves and exits)."""
 
@@ -217,6 +209,10 @@ def train(run: RunConfig, model_config, *, log=print) -> dict:
     """Trains (or resumes) a run; returns the last logged metrics.
 
     Everything that can be wrong with the input is checked before the workdir is touched.
+    Faults end in one line (a UserInputError or a PartialFailure) and leave a workdir that the
+    same command resumes: another run holding the workdir, a loss or gradient that is no longer
+    finite (its state is never saved), an unreadable newest checkpoint (the one before is
+    used), a disk that fills or a workdir that cannot be written.
     """
     run.validate()
     mesh = make_mesh(run.num_devices)
@@ -250,26 +246,36 @@ def train(run: RunConfig, model_config, *, log=print) -> dict:
         "data": _jsonable(source.info),
     }
     config_path = os.path.join(run.workdir, "config.json")
-    checkpoint_dir = os.path.join(run.workdir, "checkpoints")
     if os.path.exists(config_path):
         _check_resumable(config_path, resolved)
 
     # From here on the workdir is written.
-    os.makedirs(run.workdir, exist_ok=True)
+    try:
+        os.makedirs(run.workdir, exist_ok=True)
+        with files.lock(run.workdir):
+            return _train_locked(
+                run, model, source, test_source, streams, resolved, mesh, config_path, log
+            )
+    except OSError as error:
+        raise files.disk_failure(error, run.workdir) from None
+
+
+def _train_locked(run, model, source, test_source, streams, resolved, mesh, config_path, log):
+    """`train` once the workdir is locked."""
+    checkpoint_dir = os.path.join(run.workdir, "checkpoints")
     example = source.get(np.arange(2))
     example.update({name: s.get(np.arange(2)) for name, (s, _) in streams.items()})
     state = create_train_state(model, example, run.seed)
     checkpointer = Checkpointer(checkpoint_dir)
-    start = checkpointer.latest_step()
+    state, start = checkpointer.restore_latest_readable(state, log=log)
     if start is not None:
-        state = checkpointer.restore(state)
         log(f"resumed from {checkpoint_dir} at step {start}")
+    last_checkpoint = start
     start = start or 0
     state = replicate(state, mesh)
-    with open(config_path, "w") as f:
-        json.dump(resolved, f, indent=2, sort_keys=True)
+    files.write_json_atomically(config_path, resolved)
     metrics_path = os.path.join(run.workdir, "metrics.jsonl")
-    _keep_metrics_up_to(metrics_path, start)
+    metrics_log = files.MetricsLog(metrics_path, start)
     outputs = _Outputs(model, source, test_source, run.seed, run.workdir)
     if start >= run.steps:
         log(
@@ -290,6 +296,7 @@ def train(run: RunConfig, model_config, *, log=print) -> dict:
     step_fns = {1: make_train_step(model, mesh, steps_per_call=1)}
     if fused > 1:
         step_fns[fused] = make_train_step(model, mesh, steps_per_call=fused)
+    watch = NonFiniteWatch(step_fns[1].metric_phases, last_checkpoint)
     first_call_done = set()
     last_metrics: dict = {}
     step, interval_start, interval_steps = start, time.perf_counter(), 0
@@ -316,6 +323,7 @@ def train(run: RunConfig, model_config, *, log=print) -> dict:
         for k, batch in calls:
             t0 = time.perf_counter()
             state, metrics = step_fns[k](state, batch)
+            watch.add(step, k, metrics)
             if k not in first_call_done:  # compiles, then runs once
                 jax.block_until_ready(state)
                 first_call_sec = time.perf_counter() - t0
@@ -327,6 +335,7 @@ def train(run: RunConfig, model_config, *, log=print) -> dict:
             interval_steps += k
             done = step >= run.steps
             if step % run.log_every < k or done or sigterm.raised:
+                watch.check()
                 metrics = jax.device_get(metrics)
                 if k > 1:
                     metrics = jax.tree.map(lambda m: m[-1], metrics)
@@ -337,8 +346,7 @@ def train(run: RunConfig, model_config, *, log=print) -> dict:
                     **{n: float(v) for n, v in metrics.items()},
                     "steps_per_sec": rate,
                 }
-                with open(metrics_path, "a") as f:
-                    f.write(json.dumps(last_metrics) + "\n")
+                metrics_log.append(last_metrics)
                 board.scalars(step, last_metrics)
                 losses = "  ".join(
                     f"{n}={v:.4f}" for n, v in metrics.items() if not n.endswith("grad_norm")
@@ -352,13 +360,14 @@ def train(run: RunConfig, model_config, *, log=print) -> dict:
             if step % run.sample_every < k or done:
                 board.images(step, outputs.write(state, step))
             if step % run.checkpoint_every < k or done or sigterm.raised:
+                watch.check()  # a state that is no longer finite is never saved
                 checkpointer.save(state)
+                watch.saved(step)
             if sigterm.raised and not done:
                 log(f"SIGTERM at step {step}: checkpoint saved; run the same command to resume")
                 checkpointer.close()
                 sys.exit(128 + signal.SIGTERM)
     checkpointer.close()
-    with open(config_path, "w") as f:
-        json.dump(resolved, f, indent=2, sort_keys=True)
+    files.write_json_atomically(config_path, resolved)
     log(f"done: samples in {os.path.join(run.workdir, 'samples')}, metrics in {metrics_path}")
     return last_metrics

@@ -120,17 +120,23 @@ def _param_update(model: ModelSpec, update: ParamUpdate, state: TrainState, batc
     return state.replace(params=params, batch_stats=batch_stats), dict(metrics)
 
 
-def merge_phase_metrics(by_phase: Mapping[str, Mapping[str, jax.Array]]) -> dict:
-    """One dict of the phases' metrics; a name two phases report becomes `phase/name`."""
+def merge_phase_metrics(
+    by_phase: Mapping[str, Mapping[str, jax.Array]], phase_of: dict | None = None
+) -> dict:
+    """One dict of the phases' metrics; a name two phases report becomes `phase/name`.
+    `phase_of`, if given, receives {merged name: the phase that reported it}."""
     counts: dict[str, int] = {}
     for metrics in by_phase.values():
         for name in metrics:
             counts[name] = counts.get(name, 0) + 1
-    return {
-        (name if counts[name] == 1 else f"{phase}/{name}"): value
-        for phase, metrics in by_phase.items()
-        for name, value in metrics.items()
-    }
+    merged = {}
+    for phase, metrics in by_phase.items():
+        for name, value in metrics.items():
+            key = name if counts[name] == 1 else f"{phase}/{name}"
+            merged[key] = value
+            if phase_of is not None:
+                phase_of[key] = phase
+    return merged
 
 
 def _batch_number(batch, index: int, batches_per_step: int):
@@ -167,11 +173,12 @@ def make_per_device_step(model: ModelSpec, *, axis_name: str | None = DATA_AXIS)
                 state, by_phase[phase.name] = _phase_update(
                     model, phase, state, _batch_number(batch, index, per_step), key, axis_name
                 )
-        metrics = merge_phase_metrics(by_phase)
+        metrics = merge_phase_metrics(by_phase, per_device_step.metric_phases)
         if axis_name is not None:
             metrics = lax.pmean(metrics, axis_name)
         return state.replace(step=state.step + 1), metrics
 
+    per_device_step.metric_phases = {}  # {metric: phase}, filled when the step is traced
     return per_device_step
 
 
@@ -217,7 +224,8 @@ def make_train_step(
         sharded, donate_argnums=(0,) if donate else (), compiler_options=dict(compiler_options)
     )
     if mesh.size > 1 and on_cpu:
-        return _wait_for_results(step)
+        step = _wait_for_results(step)
+    step.metric_phases = per_device_step.metric_phases  # which phase reported each metric
     return step
 
 

@@ -1,0 +1,92 @@
+"""The files of a run's workdir that survive faults: an exclusive lock, atomic JSON, and a
+metrics log that a kill can cut at any byte.
+
+- `lock(workdir)`: an advisory `flock` on `workdir/.lock`, held while a run trains. A second
+  run on the same workdir is refused with one line; the kernel releases the lock of a process
+  that dies (kill -9 included), so no stale lock is ever left behind.
+- `write_json_atomically`: write to a temporary file beside the target, then rename: a kill
+  leaves the old or the new file, never half of one.
+- `MetricsLog`: `metrics.jsonl`, one JSON object per line, appended and flushed per record; on
+  resume the records after the checkpoint step, and a last line cut short by a kill, are
+  dropped (atomically).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import fcntl
+import json
+import os
+
+from unigen_jax.errors import PartialFailure, UserInputError
+
+LOCK_NAME = ".lock"
+
+
+@contextlib.contextmanager
+def lock(workdir: str):
+    """Holds the workdir's lock; raises a one-line UserInputError if another run holds it."""
+    path = os.path.join(workdir, LOCK_NAME)
+    with open(path, "a") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as error:
+            if error.errno in (errno.EAGAIN, errno.EACCES):
+                raise UserInputError(
+                    f"another run is training in {workdir} (it holds {path}); wait for it to "
+                    "end or choose another --workdir"
+                ) from None
+            raise
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def write_json_atomically(path: str, value) -> None:
+    temporary = f"{path}.tmp{os.getpid()}"
+    with open(temporary, "w") as f:
+        json.dump(value, f, indent=2, sort_keys=True)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(temporary, path)
+
+
+def _records(path: str):
+    """The complete records of a metrics log; a line cut short by a kill is skipped."""
+    with open(path) as f:
+        for line in f:
+            if not line.endswith("\n"):
+                return  # the last line of a killed run, written in part
+            try:
+                yield line, json.loads(line)
+            except json.JSONDecodeError:
+                continue
+
+
+class MetricsLog:
+    """`metrics.jsonl` of a run resumed at `start_step` (the records after it are dropped)."""
+
+    def __init__(self, path: str, start_step: int):
+        self.path = path
+        if os.path.exists(path):
+            kept = [line for line, record in _records(path) if record.get("step", 0) <= start_step]
+            temporary = f"{path}.tmp{os.getpid()}"
+            with open(temporary, "w") as f:
+                f.writelines(kept)
+            os.replace(temporary, path)
+
+    def append(self, record: dict) -> None:
+        with open(self.path, "a") as f:
+            f.write(json.dumps(record) + "\n")
+
+
+def disk_failure(error: OSError, workdir: str) -> PartialFailure:
+    """The one line for a workdir that cannot be written (disk full, read-only, removed)."""
+    where = getattr(error, "filename", None) or workdir
+    return PartialFailure(
+        f"cannot write the run's files ({os.strerror(error.errno) if error.errno else error}: "
+        f"{where}); free space or fix the workdir, then run the same command to resume from "
+        "the last checkpoint"
+    )
