@@ -44,6 +44,14 @@ flags.DEFINE_integer("batch_size", 64, "global batch size, split over the device
 flags.DEFINE_integer("seed", 0, "seed of initialisation, noise and batch order")
 flags.DEFINE_string("data_dir", None, "TFDS data directory (default: TFDS_DATA_DIR or ~)")
 flags.DEFINE_integer("num_devices", None, "use only the first N devices (default: all)")
+flags.DEFINE_string(
+    "coordinator_address",
+    None,
+    "multi-host: HOST:PORT of process 0, the same on every process (Cloud TPU pods and SLURM "
+    "are detected without it)",
+)
+flags.DEFINE_integer("num_processes", None, "multi-host: the number of processes")
+flags.DEFINE_integer("process_id", None, "multi-host: this process's index, 0 ... N-1")
 flags.DEFINE_integer(
     "cpu_devices",
     None,
@@ -94,6 +102,12 @@ def default_steps_per_call(model_config) -> int:
     return settings.fastest_steps_per_call(models.family(RUN.model), architecture)
 
 
+def _start_distributed() -> None:
+    from unigen_jax.train import distributed
+
+    distributed.initialize(RUN.coordinator_address, RUN.num_processes, RUN.process_id)
+
+
 def _expose_cpu_cores(count: int) -> None:
     """Before JAX starts its backends: the XLA host device count (CPU platform only)."""
     if "xla_force_host_platform_device_count" in os.environ.get("XLA_FLAGS", ""):
@@ -114,6 +128,7 @@ def main(argv):
     if RUN.cpu_devices is not None and RUN.cpu_devices < 1:
         raise UserInputError(f"--cpu_devices must be positive, got {RUN.cpu_devices}")
     _expose_cpu_cores(RUN.cpu_devices or 1)
+    _start_distributed()  # before any JAX backend starts
     from unigen_jax.train.loop import RunConfig, train  # imports JAX backends after XLA_FLAGS
 
     steps_per_call = RUN.steps_per_call

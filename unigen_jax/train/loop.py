@@ -13,6 +13,7 @@ Workdir layout (the contract users rely on):
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import os
@@ -25,7 +26,7 @@ import numpy as np
 
 from unigen_jax import data, models
 from unigen_jax.errors import UserInputError
-from unigen_jax.train import images
+from unigen_jax.train import distributed, images
 from unigen_jax.train import workdir as files
 from unigen_jax.train.checkpoint import Checkpointer
 from unigen_jax.train.divergence import NonFiniteWatch
@@ -181,11 +182,17 @@ class _Outputs:
                 lambda s, batch: model.reconstruct_fn(nets(s, batch["x"].shape[0]), batch)
             )
 
-    def write(self, state, step: int) -> dict[str, str]:
-        """Saves the PNGs of `step`; returns their paths by TensorBoard tag."""
+    def write(self, state, step: int, *, save: bool = True) -> dict[str, str]:
+        """Saves the PNGs of `step`; returns their paths by TensorBoard tag. Every process
+        computes them (the computation spans every process's devices); `save` on one."""
         path = os.path.join(self._workdir, "samples", f"step_{step:06d}.png")
-        written = {"samples": path}
         samples = np.asarray(jax.device_get(self._sample(state)))
+        reconstructions = None
+        if self._reconstruct is not None and self._info.kind == "image":
+            reconstructions = np.asarray(jax.device_get(self._reconstruct(state, self._test_batch)))
+        if not save:
+            return {}
+        written = {"samples": path}
         if self._info.kind == "image":
             images.save_image_grid(path, samples, columns=self._columns)
         else:
@@ -194,12 +201,11 @@ class _Outputs:
                 samples.reshape(len(samples), -1)[:, :2],
                 self._reference.reshape(len(self._reference), -1)[:, :2],
             )
-        if self._reconstruct is not None and self._info.kind == "image":
-            rec = np.asarray(jax.device_get(self._reconstruct(state, self._test_batch)))
+        if reconstructions is not None:
             written["reconstructions"] = path.replace(".png", "_reconstructions.png")
             images.save_image_grid(
                 written["reconstructions"],
-                np.concatenate([self._test_batch["x"], rec]),
+                np.concatenate([self._test_batch["x"], reconstructions]),
                 columns=NUM_RECONSTRUCTIONS,
             )
         return written
@@ -249,10 +255,13 @@ def train(run: RunConfig, model_config, *, log=print) -> dict:
     if os.path.exists(config_path):
         _check_resumable(config_path, resolved)
 
-    # From here on the workdir is written.
+    # From here on the workdir is written, by process 0 only (all processes checkpoint).
+    primary = distributed.is_primary()
+    if not primary:
+        log = _silent
     try:
         os.makedirs(run.workdir, exist_ok=True)
-        with files.lock(run.workdir):
+        with files.lock(run.workdir) if primary else contextlib.nullcontext():
             return _train_locked(
                 run, model, source, test_source, streams, resolved, mesh, config_path, log
             )
@@ -260,8 +269,13 @@ def train(run: RunConfig, model_config, *, log=print) -> dict:
         raise files.disk_failure(error, run.workdir) from None
 
 
+def _silent(_):
+    pass
+
+
 def _train_locked(run, model, source, test_source, streams, resolved, mesh, config_path, log):
     """`train` once the workdir is locked."""
+    primary = distributed.is_primary()
     checkpoint_dir = os.path.join(run.workdir, "checkpoints")
     example = source.get(np.arange(2))
     example.update({name: s.get(np.arange(2)) for name, (s, _) in streams.items()})
@@ -273,9 +287,11 @@ def _train_locked(run, model, source, test_source, streams, resolved, mesh, conf
     last_checkpoint = start
     start = start or 0
     state = replicate(state, mesh)
-    files.write_json_atomically(config_path, resolved)
     metrics_path = os.path.join(run.workdir, "metrics.jsonl")
-    metrics_log = files.MetricsLog(metrics_path, start)
+    metrics_log = None
+    if primary:
+        files.write_json_atomically(config_path, resolved)
+        metrics_log = files.MetricsLog(metrics_path, start)
     outputs = _Outputs(model, source, test_source, run.seed, run.workdir)
     if start >= run.steps:
         log(
@@ -289,7 +305,7 @@ def _train_locked(run, model, source, test_source, streams, resolved, mesh, conf
     board = TensorBoardWriter(
         os.path.join(run.workdir, TENSORBOARD_SUBDIR),
         start_step=start,
-        active=jax.process_index() == 0,
+        active=primary,
     )
 
     fused = run.steps_per_call
@@ -346,7 +362,8 @@ def _train_locked(run, model, source, test_source, streams, resolved, mesh, conf
                     **{n: float(v) for n, v in metrics.items()},
                     "steps_per_sec": rate,
                 }
-                metrics_log.append(last_metrics)
+                if metrics_log is not None:
+                    metrics_log.append(last_metrics)
                 board.scalars(step, last_metrics)
                 losses = "  ".join(
                     f"{n}={v:.4f}" for n, v in metrics.items() if not n.endswith("grad_norm")
@@ -358,7 +375,7 @@ def _train_locked(run, model, source, test_source, streams, resolved, mesh, conf
                 )
                 interval_start, interval_steps = time.perf_counter(), 0
             if step % run.sample_every < k or done:
-                board.images(step, outputs.write(state, step))
+                board.images(step, outputs.write(state, step, save=primary))
             if step % run.checkpoint_every < k or done or sigterm.raised:
                 watch.check()  # a state that is no longer finite is never saved
                 checkpointer.save(state)
@@ -368,6 +385,7 @@ def _train_locked(run, model, source, test_source, streams, resolved, mesh, conf
                 checkpointer.close()
                 sys.exit(128 + signal.SIGTERM)
     checkpointer.close()
-    files.write_json_atomically(config_path, resolved)
+    if primary:
+        files.write_json_atomically(config_path, resolved)
     log(f"done: samples in {os.path.join(run.workdir, 'samples')}, metrics in {metrics_path}")
     return last_metrics

@@ -240,13 +240,27 @@ def _wait_for_results(step):
     return blocking_step
 
 
+def _global_arrays(tree, sharding):
+    """Global arrays of `sharding` from each process's local values (its slice of a sharded
+    axis, or the whole array where replicated): one process or several alike."""
+    return jax.tree.map(
+        lambda x: jax.make_array_from_process_local_data(sharding, np.asarray(x)), tree
+    )
+
+
 def replicate(tree, mesh: Mesh):
-    """Places `tree` on every device of `mesh` (the state's layout)."""
-    return jax.device_put(tree, NamedSharding(mesh, P()))
+    """Places `tree` on every device of `mesh` (the state's layout); with several processes,
+    each gives the same value."""
+    if jax.process_count() == 1:
+        return jax.device_put(tree, NamedSharding(mesh, P()))
+    return _global_arrays(jax.device_get(tree), NamedSharding(mesh, P()))
 
 
 def shard_batch(batch, mesh: Mesh, *, stacked: bool | int = False):
     """Splits a host batch [B, ...] over the mesh axis; with `stacked` = n (True: 1), arrays
-    [..n leading axes.., B, ...] (fused steps, several real batches a step) are split on B."""
-    spec = P(*(None,) * int(stacked), DATA_AXIS)
-    return jax.device_put(batch, NamedSharding(mesh, spec))
+    [..n leading axes.., B, ...] (fused steps, several real batches a step) are split on B.
+    With several processes, `batch` is this process's slice of the global batch."""
+    sharding = NamedSharding(mesh, P(*(None,) * int(stacked), DATA_AXIS))
+    if jax.process_count() == 1:
+        return jax.device_put(batch, sharding)
+    return _global_arrays(batch, sharding)
