@@ -11,6 +11,8 @@ os.environ["XLA_FLAGS"] = (
     os.environ.get("XLA_FLAGS", "") + " --xla_force_host_platform_device_count=2"
 ).strip()
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
+# Never download a TFDS dataset from a test, even on a machine with TensorFlow and internet.
+os.environ.setdefault("UNIGEN_JAX_OFFLINE", "1")
 
 import jax  # noqa: E402
 
