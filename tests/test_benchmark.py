@@ -42,7 +42,8 @@ def test_unknown_config_is_one_line():
     result = _benchmark("--configs=nope")
     assert result.returncode == 2
     assert result.stderr.strip().splitlines() == [
-        "error: unknown config 'nope'; choose from: dcgan28, dcgan32, vae, mlp_gan"
+        "error: unknown config 'nope'; choose from: dcgan28, dcgan32, vae, mlp_gan, cgan28, "
+        "iwgan28, wgan_gp28, cvae, aavae"
     ]
 
 
