@@ -24,6 +24,7 @@ from unigen_jax.losses._gan import (
     wasserstein_discriminator_loss,
     wasserstein_generator_loss,
 )
+from unigen_jax.losses._infogan import infogan_mutual_information_penalty
 from unigen_jax.losses._penalty import wasserstein_gradient_penalty
 from unigen_jax.losses._vae import (
     bernoulli_log_likelihood,
@@ -59,4 +60,6 @@ __all__ = [
     "laplace_log_likelihood",
     "elbo",
     "importance_weighted_bound",
+    # InfoGAN (Chen et al. 2016; Hu et al. 2017, eq. 5).
+    "infogan_mutual_information_penalty",
 ]

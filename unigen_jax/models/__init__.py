@@ -8,6 +8,7 @@ from typing import Any
 
 from unigen_jax.errors import UserInputError
 from unigen_jax.models.gan import GANConfig, make_gan
+from unigen_jax.models.infogan import InfoGANConfig, make_infogan
 from unigen_jax.models.spec import ModelSpec, Phase
 from unigen_jax.models.vae import VAEConfig, make_vae
 
@@ -65,6 +66,8 @@ REGISTRY = {
     "cvae": Entry(VAEConfig, make_vae, {"conditional": True}),
     # Hu et al. 2017, arXiv 1706.00550, eqs. 16-18 (AA-CVAE: cvae with adversary_activated).
     "aavae": Entry(VAEConfig, make_vae, {"adversary_activated": True}),
+    # Chen et al. 2016, arXiv 1606.03657; Hu et al. 2017, arXiv 1706.00550, eq. 5.
+    "infogan": Entry(InfoGANConfig, make_infogan),
 }
 MODEL_NAMES = tuple(REGISTRY)
 
@@ -113,6 +116,7 @@ def build_model(name: str, config, data_info, *, axis_name: str | None = "data")
 
 __all__ = [
     "GANConfig",
+    "InfoGANConfig",
     "MODEL_NAMES",
     "ModelSpec",
     "Phase",

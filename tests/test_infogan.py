@@ -1,0 +1,245 @@
+"""InfoGAN (Chen et al. 2016; Hu et al. 2017, eq. 5): the mutual-information penalty and the
+model's phase losses against independent numpy / scipy computations, and code-conditioned
+sampling."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from scipy import special, stats
+
+from unigen_jax import losses, models
+from unigen_jax.data import DatasetInfo
+from unigen_jax.errors import UserInputError
+from unigen_jax.train import Networks, create_train_state
+
+IMAGES = DatasetInfo(name="toy", kind="image", shape=(28, 28, 1), num_classes=10, num_examples=8)
+KEY = jax.random.PRNGKey(5)
+TINY = {"latent_dim": 2, "hidden_sizes": (8,), "architecture": "mlp", "q_hidden_sizes": (6,)}
+
+
+def _penalty_inputs(batch=5, values=4, continuous=3, seed=0):
+    rng = np.random.default_rng(seed)
+    return (
+        rng.normal(size=(batch, values)).astype(np.float32) * 3,
+        rng.integers(0, values, size=batch).astype(np.int32),
+        rng.normal(size=(batch, continuous)).astype(np.float32),
+        rng.normal(size=(batch, continuous)).astype(np.float32) * 0.5,
+        rng.uniform(-1, 1, size=(batch, continuous)).astype(np.float32),
+    )
+
+
+def _numpy_penalty(logits, codes, mean, log_std, continuous, cat_weight, cont_weight):
+    """-log softmax(logits)[code] and -sum_j log N(c_j; m_j, exp(log_std_j)^2), in float64."""
+    logits = logits.astype(np.float64)
+    cross_entropy = special.logsumexp(logits, axis=1) - logits[np.arange(len(codes)), codes]
+    log_density = stats.norm.logpdf(
+        continuous.astype(np.float64), mean.astype(np.float64), np.exp(log_std.astype(np.float64))
+    ).sum(axis=1)
+    return cat_weight * cross_entropy - cont_weight * log_density
+
+
+def test_information_penalty_is_cross_entropy_plus_gaussian_nll():
+    inputs = _penalty_inputs()
+    penalty = losses.infogan_mutual_information_penalty(
+        *inputs, categorical_weight=1.5, continuous_weight=0.25
+    )
+    assert penalty.shape == (5,)
+    np.testing.assert_allclose(penalty, _numpy_penalty(*inputs, 1.5, 0.25), rtol=1e-5)
+
+    weights = np.arange(5, dtype=np.float32)
+    weighted = jax.jit(
+        lambda *a: losses.infogan_mutual_information_penalty(
+            *a, categorical_weight=1.5, continuous_weight=0.25, weights=weights
+        )
+    )(*inputs)
+    np.testing.assert_allclose(weighted, weights * _numpy_penalty(*inputs, 1.5, 0.25), rtol=1e-5)
+
+
+def test_information_penalty_with_one_kind_of_code():
+    logits, codes, mean, log_std, continuous = _penalty_inputs(seed=1)
+    categorical_only = losses.infogan_mutual_information_penalty(logits, codes, None, None, None)
+    np.testing.assert_allclose(
+        categorical_only,
+        special.logsumexp(logits.astype(np.float64), axis=1) - logits[np.arange(5), codes],
+        rtol=1e-5,
+    )
+    continuous_only = losses.infogan_mutual_information_penalty(
+        None, None, mean, log_std, continuous, continuous_weight=2.0
+    )
+    np.testing.assert_allclose(
+        continuous_only,
+        -2.0 * stats.norm.logpdf(continuous, mean, np.exp(log_std)).sum(axis=1),
+        rtol=1e-5,
+    )
+    with pytest.raises(ValueError, match="together"):
+        losses.infogan_mutual_information_penalty(logits, None, None, None, None)
+    with pytest.raises(ValueError, match="categorical code, continuous codes"):
+        losses.infogan_mutual_information_penalty(None, None, None, None, None)
+
+
+def test_information_penalty_gradient_is_softmax_minus_one_hot():
+    logits, codes, *_ = _penalty_inputs(seed=2)
+    grad = jax.grad(
+        lambda q_logits: jnp.sum(
+            losses.infogan_mutual_information_penalty(q_logits, codes, None, None, None)
+        )
+    )(logits)
+    softmax = special.softmax(logits.astype(np.float64), axis=1)
+    np.testing.assert_allclose(grad, softmax - np.eye(4)[codes], atol=1e-6)
+
+
+def _setup(batch, **hyperparameters):
+    config = models.make_config("infogan", **{**TINY, **hyperparameters})
+    model = models.build_model("infogan", config, IMAGES, axis_name=None)
+    state = create_train_state(model, batch, seed=3)
+
+    def nets():
+        return Networks(
+            model.networks,
+            state.params,
+            state.batch_stats,
+            train=True,
+            key=KEY,
+            batch_size=len(batch["x"]),
+        )
+
+    def apply(name, *args):
+        return model.networks[name].apply({"params": state.params[name]}, *args, train=True)
+
+    return model, nets, apply
+
+
+def _by_hand(nets, apply, values, continuous_dim):
+    """The phase's draws (by tag), the generated samples and D's and Q's outputs on them."""
+    draws = nets()
+    value = draws.categorical("code", values)
+    codes = 2.0 * np.asarray(draws.uniform("continuous", (continuous_dim,))) - 1.0
+    z = draws.normal("z", (2,))
+    latent = np.concatenate([z, np.eye(values)[value], codes], axis=1).astype(np.float32)
+    fake = special.expit(np.asarray(apply("generator", latent), np.float64)).astype(np.float32)
+    fake_logits, features = apply("discriminator", fake)
+    q_logits, q_mean, q_log_std = (np.asarray(a) for a in apply("q_head", features))
+    return (
+        np.asarray(value),
+        codes,
+        np.asarray(fake_logits, np.float64),
+        q_logits,
+        q_mean,
+        q_log_std,
+    )
+
+
+@pytest.mark.parametrize("learn_std", [True, False])
+def test_phase_losses_are_gan_losses_plus_the_information_penalty(learn_std):
+    """Chen et al. 2016, eqs. 1 and 6 (non-saturating G): D+Q minimise
+    softplus(-D(x)) + softplus(D(G(z, c))) - L_I and G+Q softplus(-D(G(z, c))) - L_I, with
+    -L_I recomputed from the networks applied by hand."""
+    x = np.random.default_rng(4).uniform(size=(6, 28, 28, 1)).astype(np.float32)
+    batch = {"x": x, "label": np.zeros(6, np.int32)}
+    model, nets, apply = _setup(
+        batch,
+        categorical_dim=3,
+        continuous_dim=2,
+        categorical_weight=0.7,
+        continuous_weight=0.3,
+        learn_continuous_std=learn_std,
+    )
+    assert [p.trains for p in model.phases] == [
+        ("discriminator", "q_head"),
+        ("generator", "q_head"),
+    ]
+    value, codes, fake_logits, q_logits, q_mean, q_log_std = _by_hand(nets, apply, 3, 2)
+    if not learn_std:  # Chen et al.'s MNIST code: Q's continuous part has unit variance
+        q_log_std = np.zeros_like(q_mean)
+    penalty = _numpy_penalty(q_logits, value, q_mean, q_log_std, codes, 0.7, 0.3)
+    real_logits = np.asarray(apply("discriminator", x)[0], np.float64)
+
+    d_loss, d_metrics = model.phases[0].loss_fn(nets(), batch)
+    d_gan = np.mean(np.logaddexp(0, -real_logits) + np.logaddexp(0, fake_logits))
+    np.testing.assert_allclose(d_loss, d_gan + np.mean(penalty), rtol=1e-5)
+    np.testing.assert_allclose(d_metrics["discriminator_loss"], d_gan, rtol=1e-5)
+    np.testing.assert_allclose(d_metrics["information_penalty"], np.mean(penalty), rtol=1e-5)
+    np.testing.assert_allclose(
+        d_metrics["q_code_accuracy"], np.mean(np.argmax(q_logits, 1) == value)
+    )
+
+    g_loss, g_metrics = model.phases[1].loss_fn(nets(), batch)
+    g_gan = np.mean(np.logaddexp(0, -fake_logits))
+    np.testing.assert_allclose(g_loss, g_gan + np.mean(penalty), rtol=1e-5)
+    np.testing.assert_allclose(g_metrics["generator_loss"], g_gan, rtol=1e-5)
+
+
+def _sample(model, state, conditions, n=4):
+    nets = model.inference_networks(state.params, state.batch_stats, key=KEY, batch_size=n)
+    return np.asarray(model.sample_fn(nets, conditions))
+
+
+def test_conditioning_on_code_k_changes_only_the_categorical_part():
+    x = np.zeros((4, 28, 28, 1), np.float32)
+    batch = {"x": x, "label": np.zeros(4, np.int32)}
+    model, _, apply = _setup(batch, categorical_dim=3, continuous_dim=2)
+    state = create_train_state(model, batch, seed=3)
+    assert model.conditions == ("label",)
+
+    draws = model.inference_networks(state.params, state.batch_stats, key=KEY, batch_size=4)
+    z = np.asarray(draws.normal("sample_z", (2,)))
+    codes = 2.0 * np.asarray(draws.uniform("sample_continuous", (2,))) - 1.0
+
+    def expected(value, continuous):
+        latent = np.concatenate([z, np.eye(3)[value], continuous], axis=1).astype(np.float32)
+        return special.expit(np.asarray(apply("generator", latent), np.float64))
+
+    samples = {}
+    for k in range(3):
+        samples[k] = _sample(model, state, {"label": np.full(4, k, np.int32)})
+        # Same noise z and continuous codes for every k: only the one-hot part of G's input
+        # differs.
+        np.testing.assert_allclose(samples[k], expected(np.full(4, k), codes), rtol=1e-5)
+    assert not np.allclose(samples[0], samples[1])
+    # A label beyond the code's K values wraps around (the grid of a 10-class dataset).
+    np.testing.assert_allclose(
+        _sample(model, state, {"label": np.full(4, 4, np.int32)}), samples[1]
+    )
+
+    sweep = np.stack([np.linspace(-1, 1, 4), np.zeros(4)], axis=1).astype(np.float32)
+    given = _sample(model, state, {"label": np.full(4, 2, np.int32), "continuous": sweep})
+    np.testing.assert_allclose(given, expected(np.full(4, 2), sweep), rtol=1e-5)
+
+
+def test_model_without_a_categorical_code_is_unconditional():
+    batch = {"x": np.zeros((4, 28, 28, 1), np.float32), "label": np.zeros(4, np.int32)}
+    model, nets, apply = _setup(batch, categorical_dim=0, continuous_dim=2)
+    assert model.conditions == ()
+    loss, metrics = model.phases[1].loss_fn(nets(), batch)
+    assert "q_code_accuracy" not in metrics
+    draws = nets()
+    codes = 2.0 * np.asarray(draws.uniform("continuous", (2,))) - 1.0
+    latent = np.concatenate([draws.normal("z", (2,)), codes], axis=1).astype(np.float32)
+    fake = special.expit(np.asarray(apply("generator", latent), np.float64)).astype(np.float32)
+    fake_logits, features = apply("discriminator", fake)
+    _, q_mean, _ = apply("q_head", features)
+    penalty = -stats.norm.logpdf(codes, np.asarray(q_mean, np.float64), 1.0).sum(axis=1)
+    np.testing.assert_allclose(
+        loss, np.mean(np.logaddexp(0, -np.asarray(fake_logits, np.float64)) + penalty), rtol=1e-5
+    )
+
+
+def test_defaults_are_chen_et_al_mnist_settings():
+    config = models.default_config("infogan")
+    assert (config.latent_dim, config.categorical_dim, config.continuous_dim) == (62, 10, 2)
+    assert (config.generator_lr, config.discriminator_lr, config.adam_b1) == (1e-3, 2e-4, 0.5)
+    assert models.family("infogan") == "infogan"
+
+
+@pytest.mark.parametrize(
+    "hyperparameters, message",
+    [
+        ({"categorical_dim": 0, "continuous_dim": 0}, "needs a code"),
+        ({"categorical_dim": 1}, "categorical_dim must be 0"),
+        ({"continuous_weight": -1.0}, "continuous_weight must be >= 0"),
+    ],
+)
+def test_bad_hyperparameters_are_user_errors(hyperparameters, message):
+    with pytest.raises(UserInputError, match=message):
+        models.make_config("infogan", **hyperparameters)
