@@ -64,8 +64,13 @@ class Checkpointer:
 
     def _set_aside(self, step: int, aside: str) -> None:
         self._manager.close()
-        shutil.rmtree(aside, ignore_errors=True)  # an older copy set aside at the same step
-        os.replace(os.path.join(self.directory, str(step)), aside)
+        if jax.process_index() == 0:  # one process moves it; every process then skips it
+            shutil.rmtree(aside, ignore_errors=True)  # an older copy set aside at that step
+            os.replace(os.path.join(self.directory, str(step)), aside)
+        if jax.process_count() > 1:
+            from jax.experimental import multihost_utils
+
+            multihost_utils.sync_global_devices(f"set aside checkpoint {step}")
         self._manager = ocp.CheckpointManager(self.directory, options=self._options)
 
     def close(self) -> None:
