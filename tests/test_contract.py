@@ -5,7 +5,8 @@ phases, at tiny shapes (MLP networks on the 8x8 `digits`, which have labels):
 - 1 and 2 devices agree within float tolerance;
 - no recompilation after the first step;
 - an interrupted and resumed run is bit-identical to an uninterrupted one;
-- a sample grid is written, and the evaluation of the run computes every metric that applies.
+- a sample grid is written (by a model that generates), and the evaluation of the run
+  computes every metric that applies.
 
 A new model is covered by registering it; a new phase-changing option by adding it to OPTIONS.
 """
@@ -168,9 +169,9 @@ def test_resume_is_bit_identical_and_the_run_evaluates(case, tmp_path, digits_cl
         restored.append(jax.device_get(loaded.state))
     for a, b in zip(jax.tree.leaves(restored[0]), jax.tree.leaves(restored[1]), strict=True):
         np.testing.assert_array_equal(a, b)
-    assert os.path.exists(tmp_path / "straight" / "samples" / "step_000002.png")
-
     loaded = runner.load_run(str(tmp_path / "straight"))
+    grid = tmp_path / "straight" / "samples" / "step_000002.png"
+    assert os.path.exists(grid) == (loaded.model.sample_fn is not None)
     metrics = runner.applicable_metrics(loaded.model, loaded.train_source.info)
     results, failures = runner.evaluate(
         loaded,
@@ -188,3 +189,5 @@ def test_resume_is_bit_identical_and_the_run_evaluates(case, tmp_path, digits_cl
         assert "conditional_accuracy" in results
     if loaded.model.encode_fn is not None:
         assert {"elbo", "nll", "rmse"} <= set(results)
+    if loaded.model.classify_fn is not None:
+        assert "classification_accuracy" in results

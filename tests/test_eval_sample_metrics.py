@@ -4,11 +4,14 @@ The independent references (scipy's `sqrtm`, the entropy form of the Inception s
 double-loop MMD) live only here, never in the library.
 """
 
+import itertools
+
 import numpy as np
 import pytest
 import scipy.linalg
 import scipy.special
 
+from unigen_jax.errors import UserInputError
 from unigen_jax.eval.sample_metrics import (
     FeatureStatistics,
     batched_features,
@@ -18,6 +21,7 @@ from unigen_jax.eval.sample_metrics import (
     gaussian_statistics,
     inception_score,
     kernel_inception_distance,
+    matched_accuracy,
     polynomial_mmd_squared,
 )
 
@@ -243,3 +247,21 @@ def test_batched_features_equals_one_shot_and_calls_with_fixed_batch_size():
     expected_logits, expected_features = extractor(images)
     np.testing.assert_allclose(logits, expected_logits, rtol=1e-6)
     np.testing.assert_array_equal(features, expected_features)
+
+
+@pytest.mark.parametrize("clusters,classes", [(4, 4), (5, 3), (3, 5)])
+def test_matched_accuracy_equals_the_best_permutation_by_brute_force(clusters, classes):
+    rng = np.random.default_rng(clusters * 10 + classes)
+    labels = rng.integers(0, classes, size=60)
+    # Mostly a relabelling of the truth, with noise, so the best map is not the identity.
+    predicted = np.where(
+        rng.random(60) < 0.7, (labels + 1) % clusters, rng.integers(0, clusters, size=60)
+    )
+    best = 0.0
+    for assignment in itertools.permutations(range(max(clusters, classes)), clusters):
+        mapped = np.array(assignment)[predicted]  # cluster -> label (ids >= classes never hit)
+        best = max(best, float(np.mean(mapped == labels)))
+    assert matched_accuracy(predicted, labels) == pytest.approx(best)
+    assert matched_accuracy(labels, labels) == 1.0
+    with pytest.raises(UserInputError, match="non-negative integers"):
+        matched_accuracy(predicted - 5, labels)

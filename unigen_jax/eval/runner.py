@@ -115,13 +115,16 @@ def load_checked_classifier(
 
 IMAGE_METRICS = ("inception_score", "fid", "kid", "diversity", "critic")
 LIKELIHOOD_METRICS = ("elbo", "nll")
+SAMPLE_METRICS = IMAGE_METRICS + ("mode_coverage", "conditional_accuracy")
 MIXTURES = ("ring8", "grid25")
 
 
 def applicable_metrics(model: models.ModelSpec, info) -> tuple[str, ...]:
     """The metrics that mean something for `model` on data `info`, from what the model can do
     (its declared abilities) and what the data are."""
-    if info.name == "stacked_mnist":  # a per-channel classifier: 1000 modes, no single label
+    if model.sample_fn is None:  # not a generator (ADA): no sample metrics
+        names = ()
+    elif info.name == "stacked_mnist":  # a per-channel classifier: 1000 modes, no single label
         names = tuple(m for m in IMAGE_METRICS if m != "inception_score") + ("mode_coverage",)
     elif info.kind == "image":
         names = IMAGE_METRICS
@@ -133,6 +136,8 @@ def applicable_metrics(model: models.ModelSpec, info) -> tuple[str, ...]:
         names += LIKELIHOOD_METRICS
     if model.reconstruct_fn is not None:
         names += ("rmse",)
+    if model.classify_fn is not None and info.num_classes:
+        names += ("classification_accuracy",)
     return names
 
 
@@ -211,8 +216,10 @@ def evaluate(
         if real_value is not None:
             results[name]["real"] = _scalars(real_value)
 
-    log(f"drawing {num_samples} samples")
-    samples = draw_samples(run, num_samples, seed)
+    samples = None
+    if run.model.sample_fn is not None:
+        log(f"drawing {num_samples} samples")
+        samples = draw_samples(run, num_samples, seed)
     real_test = run.test_source.get(np.arange(min(len(run.test_source), MAX_REFERENCE)))
     test_x = real_test["x"]
     reference = run.train_source.get(np.arange(min(len(run.train_source), MAX_REFERENCE)))["x"]
@@ -279,9 +286,14 @@ def evaluate(
             # Hu et al. 2017, Section 5.1: generate for each label, classify, share that match.
             labels = np.arange(len(samples)) % info.num_classes
             generated = draw_samples(run, len(samples), seed + 1, labels=labels)
+            predicted = np.argmax(classifier(generated)[0], axis=-1)
             record(
                 "conditional_accuracy",
-                sample_metrics.conditional_accuracy(classifier(generated)[0], labels),
+                {
+                    "value": np.mean(predicted == labels),
+                    # For codes learnt without labels (InfoGAN), value k need not be digit k.
+                    "matched": sample_metrics.matched_accuracy(predicted, labels),
+                },
                 sample_metrics.conditional_accuracy(features("test")[0], real_test["label"]),
                 **classifier_settings,
             )
@@ -397,6 +409,42 @@ def evaluate(
 
         computations["rmse"] = rmse
 
+    if run.model.classify_fn is not None and info.num_classes:
+
+        @jax.jit
+        def classify(state, batch):  # params as arguments, not constants in the program
+            handle = run.model.inference_networks(
+                state.params,
+                state.batch_stats,
+                key=jax.random.PRNGKey(seed),
+                batch_size=batch["x"].shape[0],
+            )
+            return run.model.classify_fn(handle, batch)
+
+        def classification_accuracy():
+            chunks = [
+                {k: v[i : i + SAMPLE_BATCH] for k, v in test_batch.items()}
+                for i in range(0, len(test_x), SAMPLE_BATCH)
+            ]
+            logits = np.concatenate([np.asarray(classify(run.state, c)) for c in chunks])
+            predicted = np.argmax(logits, axis=-1)
+            truth = real_test["label"]
+            record(
+                "classification_accuracy",
+                {
+                    "value": np.mean(predicted == truth),
+                    # Classes learnt without labels (InfoGAN's code) match digits up to a
+                    # permutation: the accuracy under the best one-to-one matching.
+                    "matched": sample_metrics.matched_accuracy(predicted, truth),
+                },
+                num_examples=len(test_x),
+            )
+
+        computations["classification_accuracy"] = classification_accuracy
+
+    if samples is None:  # a model that does not generate
+        for name in SAMPLE_METRICS:
+            computations.pop(name, None)
     for name in metrics:
         if name not in computations:
             continue

@@ -29,6 +29,7 @@ __all__ = [
     "polynomial_mmd_squared",
     "kernel_inception_distance",
     "conditional_accuracy",
+    "matched_accuracy",
     "batched_features",
 ]
 
@@ -459,3 +460,34 @@ def batched_features(
         logits_parts.append(batch_logits[: stop - start])
         feature_parts.append(batch_features[: stop - start])
     return np.concatenate(logits_parts), np.concatenate(feature_parts)
+
+
+def matched_accuracy(predicted: Any, labels: Any) -> float:
+    """Accuracy of predicted cluster ids against labels under the best one-to-one matching.
+
+    acc = max over injective maps m from cluster ids to labels of (1/n) sum_i [m(p_i) == y_i],
+    found as a maximum-weight assignment on the contingency table (Hungarian algorithm,
+    scipy.optimize.linear_sum_assignment). Unmatched clusters (more clusters than labels)
+    count as errors. The clustering accuracy used for codes learnt without labels: InfoGAN's
+    categorical code (Chen et al. 2016, arXiv 1606.03657, Section 7.1: about 5% error on MNIST).
+
+    Args:
+      predicted: integer cluster ids (or predicted classes) [n].
+      labels: integer true labels [n].
+    """
+    from scipy.optimize import linear_sum_assignment
+
+    predicted = np.asarray(predicted)
+    labels = np.asarray(labels)
+    if predicted.ndim != 1 or labels.shape != predicted.shape or predicted.size == 0:
+        raise UserInputError(
+            f"predicted and labels must both be [n] with n >= 1; got {predicted.shape} and "
+            f"{labels.shape}."
+        )
+    for name, values in (("predicted", predicted), ("labels", labels)):
+        if not np.issubdtype(values.dtype, np.integer) or values.min() < 0:
+            raise UserInputError(f"{name} must be non-negative integers; got {values.dtype}.")
+    table = np.zeros((predicted.max() + 1, labels.max() + 1), np.int64)
+    np.add.at(table, (predicted, labels), 1)
+    rows, columns = linear_sum_assignment(table, maximize=True)
+    return float(table[rows, columns].sum() / predicted.size)

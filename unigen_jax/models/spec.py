@@ -12,7 +12,8 @@ step. Adding a model family means writing a new `ModelSpec` factory, never a new
   Su's G_old: ParamUpdate('snapshot', writes=('generator_old',)), Phase('generator', ...)
 
 What a model can do beyond training is declared by its optional functions (`conditions`,
-`encode_fn`, `reconstruct_fn`, `log_likelihood_fn`); evaluation picks its metrics from them.
+`encode_fn`, `reconstruct_fn`, `log_likelihood_fn`, `classify_fn`; a `sample_fn` of None for a
+model that does not generate); evaluation picks its metrics from them.
 """
 
 from __future__ import annotations
@@ -41,6 +42,9 @@ ReconstructFn = Callable[[Networks, jax.Array], jax.Array]
 EncodeFn = Callable[[Networks, jax.Array], tuple[jax.Array, jax.Array]]
 # log_likelihood_fn(nets, x, z) -> log p(x|z) per example [batch].
 LogLikelihoodFn = Callable[[Networks, jax.Array, jax.Array], jax.Array]
+# classify_fn(nets, batch) -> class logits [batch, K] of the model's own classifier of x
+# (SVAE's q(y|x), ADA's label classifier, InfoGAN's Q on the categorical code).
+ClassifyFn = Callable[[Networks, Batch], jax.Array]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -135,7 +139,8 @@ class ModelSpec:
       init_args: for each network, `example_batch -> positional args` used to initialise it.
       optimizers: one optax transformation per trained network.
       phases: the updates, in order: `Phase` (gradient steps) and `ParamUpdate`.
-      sample_fn: draws samples for the sample grids and for evaluation.
+      sample_fn: draws samples for the sample grids and for evaluation; None for a model
+        that does not generate data (ADA), which then has neither grids nor sample metrics.
       shadows: {name: Shadow}: copies of networks that no optimizer trains.
       streams: {name: Stream}: real batches beside the run's dataset, in `batch[name]`.
       conditions: the conditions `sample_fn` takes (("label",) for class-conditional models).
@@ -143,6 +148,8 @@ class ModelSpec:
       encode_fn: for models with a Gaussian encoder, q(z|x)'s mean and log variance.
       log_likelihood_fn: for models with an explicit likelihood, log p(x|z); with `encode_fn`
         and the prior N(0, I) it defines the test ELBO and the importance-weighted NLL.
+      classify_fn: for models with a classifier of x, its class logits; evaluation reports
+        its test accuracy (`classification_accuracy`).
     """
 
     name: str
@@ -151,13 +158,14 @@ class ModelSpec:
     init_args: Mapping[str, Callable[[Mapping[str, jax.Array]], tuple]]
     optimizers: Mapping[str, optax.GradientTransformation]
     phases: tuple[Phase | ParamUpdate, ...]
-    sample_fn: SampleFn
+    sample_fn: SampleFn | None
     shadows: Mapping[str, Shadow] = dataclasses.field(default_factory=dict)
     streams: Mapping[str, Stream] = dataclasses.field(default_factory=dict)
     conditions: tuple[str, ...] = ()
     reconstruct_fn: ReconstructFn | None = None
     encode_fn: EncodeFn | None = None
     log_likelihood_fn: LogLikelihoodFn | None = None
+    classify_fn: ClassifyFn | None = None
 
     def __post_init__(self):
         for name, shadow in self.shadows.items():

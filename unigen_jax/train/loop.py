@@ -175,7 +175,9 @@ class _Outputs:
             conditions["label"] = np.repeat(np.arange(classes, dtype=np.int32), GRID_COLUMNS)
         else:
             n, self._columns = NUM_SAMPLES, GRID_COLUMNS
-        self._sample = jax.jit(lambda s: model.sample_fn(nets(s, n), conditions))
+        self._sample = None  # a model that does not generate (ADA) has no sample grid
+        if model.sample_fn is not None:
+            self._sample = jax.jit(lambda s: model.sample_fn(nets(s, n), conditions))
         self._reconstruct = None
         if model.reconstruct_fn is not None:
             self._reconstruct = jax.jit(
@@ -186,16 +188,18 @@ class _Outputs:
         """Saves the PNGs of `step`; returns their paths by TensorBoard tag. Every process
         computes them (the computation spans every process's devices); `save` on one."""
         path = os.path.join(self._workdir, "samples", f"step_{step:06d}.png")
-        samples = np.asarray(jax.device_get(self._sample(state)))
+        samples = None
+        if self._sample is not None:
+            samples = np.asarray(jax.device_get(self._sample(state)))
         reconstructions = None
         if self._reconstruct is not None and self._info.kind == "image":
             reconstructions = np.asarray(jax.device_get(self._reconstruct(state, self._test_batch)))
         if not save:
             return {}
-        written = {"samples": path}
-        if self._info.kind == "image":
+        written = {"samples": path} if samples is not None else {}
+        if samples is not None and self._info.kind == "image":
             images.save_image_grid(path, samples, columns=self._columns)
-        else:
+        elif samples is not None:
             images.save_scatter(
                 path,
                 samples.reshape(len(samples), -1)[:, :2],
