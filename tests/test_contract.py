@@ -25,7 +25,7 @@ from unigen_jax.eval import classifier as classifiers
 from unigen_jax.eval import runner
 from unigen_jax.models.spec import ParamUpdate
 from unigen_jax.train import create_train_state, make_mesh, make_train_step, replicate
-from unigen_jax.train.loop import RunConfig, train
+from unigen_jax.train.loop import RunConfig, select_streams, train
 from unigen_jax.train.step import make_per_device_step, shard_batch
 
 from .helpers import saved_classifier
@@ -37,6 +37,7 @@ OPTIONS = [
     ("gan", {"discriminator_steps": 2, "fresh_discriminator_batches": False}),
     ("cgan", {"importance_weighted": True}),  # IW-CGAN
     ("aavae", {"conditional": True, "temperature": 3.0}),  # AA-CVAE
+    ("aasvae", {"labelled_fraction": 1.0}),  # every example labelled: no unlabelled stream
 ]
 CASES = [(name, {}) for name in models.MODEL_NAMES] + OPTIONS
 BATCH = 8
@@ -54,11 +55,13 @@ def _model(name, options, *, axis_name="data"):
 
 
 def _step_data(model, source, seed=0):
+    source, streams = select_streams(model, source, seed=seed, batch_size=BATCH)
     with data.StepBatches(
         source,
         seed=seed,
         global_batch_size=BATCH,
         batches_per_step=model.batches_per_step,
+        streams=streams,
         prefetch=0,
     ) as batches:
         return next(batches), batches.leading_axes

@@ -26,6 +26,15 @@ class SubsetSource:
         self._indices = check_indices(indices, len(base))
         self.info = dataclasses.replace(base.info, num_examples=len(self._indices))
 
+    @property
+    def base(self) -> Source:
+        return self._base
+
+    @property
+    def indices(self) -> np.ndarray:
+        """The examples of `base` this subset holds, in its order."""
+        return self._indices
+
     def __len__(self) -> int:
         return self.info.num_examples
 
@@ -36,7 +45,8 @@ class SubsetSource:
         return f"SubsetSource({self.info})"
 
 
-def _check_fraction(name: str, fraction: float, *, allow_one: bool) -> float:
+def check_fraction(name: str, fraction: float, *, allow_one: bool) -> float:
+    """`fraction` as a float if it is in (0, 1] (or (0, 1)), else a one-line error."""
     upper_ok = fraction <= 1 if allow_one else fraction < 1
     if not (0 < fraction and upper_ok):
         bound = "(0, 1]" if allow_one else "(0, 1)"
@@ -66,7 +76,7 @@ def _labels(source: Source) -> np.ndarray:
 
 def holdout(source: Source, validation_fraction: float, *, data_seed: int = 0):
     """(train, validation): a stratified share `validation_fraction` held out of `source`."""
-    validation_fraction = _check_fraction(
+    validation_fraction = check_fraction(
         "validation_fraction", validation_fraction, allow_one=False
     )
     validation = stratified_choice(_labels(source), validation_fraction, data_seed=data_seed)
@@ -78,7 +88,7 @@ def holdout(source: Source, validation_fraction: float, *, data_seed: int = 0):
 
 def share(source: Source, fraction: float, *, data_seed: int = 0) -> Source:
     """A stratified share `fraction` of `source` (the source itself for fraction 1)."""
-    fraction = _check_fraction("train_fraction", fraction, allow_one=True)
+    fraction = check_fraction("train_fraction", fraction, allow_one=True)
     if fraction == 1:
         return source
     # Another stream of choices than the hold-out's, so the two do not coincide.
@@ -95,3 +105,16 @@ def training_sources(
     if validation_fraction:
         source, validation = holdout(source, validation_fraction)
     return share(source, train_fraction), validation
+
+
+def without(source: Source, subset: Source) -> Source:
+    """The examples of `source` that `subset` (a `SubsetSource` of it) does not hold."""
+    if not isinstance(subset, SubsetSource) or subset.base is not source:
+        raise ValueError("without() takes a SubsetSource of the same source")
+    rest = np.setdiff1d(np.arange(len(source)), subset.indices)
+    if not len(rest):
+        raise UserInputError(
+            f"the {len(subset)} examples taken out leave none of the {len(source)} training "
+            "examples; choose a smaller fraction"
+        )
+    return SubsetSource(source, rest)

@@ -34,6 +34,7 @@ from unigen_jax.losses._vae import (
     gaussian_log_likelihood,
     importance_weighted_bound,
     laplace_log_likelihood,
+    unlabelled_bound,
 )
 
 __all__ = [
@@ -60,6 +61,7 @@ __all__ = [
     "laplace_log_likelihood",
     "elbo",
     "importance_weighted_bound",
+    "unlabelled_bound",
     # InfoGAN (Chen et al. 2016; Hu et al. 2017, eq. 5).
     "infogan_mutual_information_penalty",
 ]

@@ -261,3 +261,40 @@ def importance_weighted_bound(
     # log weights in the thousands (typical of images), and a softmax gradient.
     bound = jax.nn.logsumexp(log_weights.astype(compute_dtype), axis=0) - math.log(num_samples)
     return _common.finish(bound, weights, result_dtype)
+
+
+def unlabelled_bound(
+    class_logits: ArrayLike, labelled_bounds: ArrayLike, *, weights: ArrayLike | None = None
+) -> jax.Array:
+    """The semi-supervised VAE's bound on log p(x) for an unlabelled x (Kingma et al. M2).
+
+    Objective (maximised): -U(x) = sum_y q(y|x) B(x, y) + H(q(y|x)), where B(x, y) <= log p(x, y)
+    is the labelled bound (the ELBO of x with label y, including log p(y)) and q(y|x) =
+    softmax(class_logits). With exact B = log p(x, y) it equals log p(x) - KL(q(y|x) || p(y|x))
+    <= log p(x), with equality at q(y|x) = p(y|x).
+
+    Args:
+      class_logits: [batch, K] logits of the classifier q(y|x).
+      labelled_bounds: [batch, K] B(x, y) for every label y.
+      weights: optional [batch] per-example weights (AA-SVAE's D(x)).
+
+    Returns:
+      [batch] bounds.
+
+    Reference: Kingma, Rezende, Mohamed, Welling 2014, "Semi-supervised Learning with Deep
+    Generative Models" (arXiv 1406.5298), eq. 7 (U(x) = -this); Hu et al. 2017
+    (arXiv 1706.00550) Section 5.2 (SVAE).
+    """
+    class_logits = jnp.asarray(class_logits)
+    labelled_bounds = jnp.asarray(labelled_bounds)
+    batch = _common.check_same_shape(
+        "class_logits", class_logits, "labelled_bounds", labelled_bounds
+    )
+    if class_logits.ndim != 2:
+        raise ValueError(f"class_logits must have shape [batch, K], got {class_logits.shape}")
+    weights = _common.check_weights("weights", weights, batch)
+    result_dtype, compute_dtype = _common.dtypes(class_logits, labelled_bounds)
+    log_q = jax.nn.log_softmax(class_logits.astype(compute_dtype), axis=-1)
+    q = jnp.exp(log_q)
+    bound = jnp.sum(q * (labelled_bounds.astype(compute_dtype) - log_q), axis=-1)
+    return _common.finish(bound, weights, result_dtype)

@@ -10,6 +10,7 @@ from unigen_jax.errors import UserInputError
 from unigen_jax.models.gan import GANConfig, make_gan
 from unigen_jax.models.infogan import InfoGANConfig, make_infogan
 from unigen_jax.models.spec import ModelSpec, Phase
+from unigen_jax.models.svae import SVAEConfig, make_svae
 from unigen_jax.models.vae import VAEConfig, make_vae
 
 
@@ -68,6 +69,10 @@ REGISTRY = {
     "aavae": Entry(VAEConfig, make_vae, {"adversary_activated": True}),
     # Chen et al. 2016, arXiv 1606.03657; Hu et al. 2017, arXiv 1706.00550, eq. 5.
     "infogan": Entry(InfoGANConfig, make_infogan),
+    # Kingma, Rezende, Mohamed, Welling 2014, arXiv 1406.5298 (M2), eqs. 6-9.
+    "svae": Entry(SVAEConfig, make_svae),
+    # Hu et al. 2017, arXiv 1706.00550, Section 5.2 (AA-SVAE: svae with adversary_activated).
+    "aasvae": Entry(SVAEConfig, make_svae, {"adversary_activated": True}),
 }
 MODEL_NAMES = tuple(REGISTRY)
 
@@ -121,6 +126,7 @@ __all__ = [
     "ModelSpec",
     "Phase",
     "REGISTRY",
+    "SVAEConfig",
     "VAEConfig",
     "build_model",
     "config_class",

@@ -122,10 +122,14 @@ class Stream:
     Attributes:
       select: `(train_source, seed) -> Source` of this stream's examples.
       batch_size: its global batch size (None: the run's --batch_size).
+      exclusive: the stream's examples are taken out of the run's dataset, which keeps the
+        rest (SVAE: the labelled share, and the rest as unlabelled data). `select` must then
+        return a subset of the train source (`unigen_jax.data.subsets.share`).
     """
 
     select: Callable[[Any, int], Any]
     batch_size: int | None = None
+    exclusive: bool = False
 
 
 @dataclasses.dataclass(frozen=True)

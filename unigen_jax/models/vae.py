@@ -67,8 +67,20 @@ class VAEConfig:
         common.check_positive("temperature", self.temperature)
 
 
-def _log_likelihood_fn(likelihood: str, scale: float, data_kind: str):
-    """`(generator_output, x) -> log p(x|z)` per example."""
+def resolve_likelihood(likelihood: str, data_kind: str) -> str:
+    """'auto' is Bernoulli for images in [0, 1] and Gaussian for vectors."""
+    if likelihood == "auto":
+        likelihood = "bernoulli" if data_kind == "image" else "gaussian"
+    if likelihood == "bernoulli" and data_kind != "image":
+        raise UserInputError(
+            "--config.likelihood=bernoulli needs data in [0, 1] (images); use gaussian or laplace"
+        )
+    return likelihood
+
+
+def decoder_log_likelihood(likelihood: str, scale: float, data_kind: str):
+    """`(generator_output, x) -> log p(x|z)` per example, for a likelihood of LIKELIHOODS
+    (not 'auto')."""
     log_scale = math.log(scale)
     if likelihood == "bernoulli":
         return losses.bernoulli_log_likelihood
@@ -86,14 +98,8 @@ def make_vae(
 ) -> ModelSpec:
     """A VAE for data described by `data_info` (a `unigen_jax.data.DatasetInfo`)."""
     architecture = common.resolve_architecture(config.architecture, data_info.kind)
-    likelihood = config.likelihood
-    if likelihood == "auto":
-        likelihood = "bernoulli" if data_info.kind == "image" else "gaussian"
-    if likelihood == "bernoulli" and data_info.kind != "image":
-        raise UserInputError(
-            "--config.likelihood=bernoulli needs data in [0, 1] (images); use gaussian or laplace"
-        )
-    log_likelihood = _log_likelihood_fn(likelihood, config.likelihood_scale, data_info.kind)
+    likelihood = resolve_likelihood(config.likelihood, data_info.kind)
+    log_likelihood = decoder_log_likelihood(likelihood, config.likelihood_scale, data_info.kind)
     num_classes = data_info.num_classes if config.conditional else 0
     if config.conditional:
         common.check_conditional(data_info)

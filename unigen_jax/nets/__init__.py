@@ -15,7 +15,7 @@ from unigen_jax.nets.dcgan import (
     DCGANTrunk,
     dcgan_generator_layout,
 )
-from unigen_jax.nets.heads import InfoGANQHead
+from unigen_jax.nets.heads import DiscriminatorClassifier, InfoGANQHead
 from unigen_jax.nets.mlp import MLPDiscriminator, MLPEncoder, MLPGenerator
 from unigen_jax.nets.strided_conv import FastConv, strided_conv
 
@@ -24,6 +24,7 @@ __all__ = [
     "DCGANEncoder",
     "DCGANGenerator",
     "DCGANTrunk",
+    "DiscriminatorClassifier",
     "FastConv",
     "FastConvTranspose",
     "InfoGANQHead",

@@ -1,4 +1,4 @@
-"""Heads that share another network's trunk: InfoGAN's Q on the discriminator's features."""
+"""Heads on another network's features: InfoGAN's Q on D's trunk, a classifier shaped like D."""
 
 from __future__ import annotations
 
@@ -50,3 +50,24 @@ class InfoGANQHead(nn.Module):
         k, c = self.categorical_dim, self.continuous_dim
         logits, mean, log_std = out[:, :k], out[:, k : k + c], out[:, k + c :]
         return logits, mean, log_std
+
+
+class DiscriminatorClassifier(nn.Module):
+    """A K-way classifier with a discriminator's architecture: the discriminator's features ->
+    Dense(num_classes). Hu et al. 2017 (arXiv 1706.00550), Section 5.2: "the classifier in
+    SVAE shares the same architecture as the discriminators". The discriminator's own
+    real/fake logit layer is computed and unused.
+
+    Attributes:
+      discriminator: any network returning (logits, features), e.g. `DCGANDiscriminator`.
+      num_classes: K.
+    """
+
+    discriminator: nn.Module
+    num_classes: int
+
+    @nn.compact
+    def __call__(self, x: jax.Array, *, train: bool) -> jax.Array:
+        """x [batch, ...] -> class logits [batch, K]."""
+        _, features = self.discriminator(x, train=train)
+        return nn.Dense(self.num_classes, name="classes")(flatten(features))

@@ -215,6 +215,25 @@ class _Outputs:
         return written
 
 
+def select_streams(model, source, *, seed: int, batch_size: int, num_devices: int = 1):
+    """(the run's own data, {stream: (source, global batch size)}) of `model`'s streams
+    selected from the training data `source`; an exclusive stream's examples leave the run's
+    own data."""
+    streams = {}
+    for name, stream in model.streams.items():
+        stream_batch_size = stream.batch_size or batch_size
+        if stream_batch_size % num_devices:
+            raise UserInputError(
+                f"stream {name!r} has batch size {stream_batch_size}, not divisible by the "
+                f"{num_devices} devices"
+            )
+        selected = stream.select(source, seed)
+        if stream.exclusive:
+            source = data.subsets.without(source, selected)
+        streams[name] = (selected, stream_batch_size)
+    return source, streams
+
+
 def train(run: RunConfig, model_config, *, log=print) -> dict:
     """Trains (or resumes) a run; returns the last logged metrics.
 
@@ -238,15 +257,9 @@ def train(run: RunConfig, model_config, *, log=print) -> dict:
     )
     test_source = data.get_source(run.dataset, "test", data_dir=run.data_dir, seed=run.seed)
     model = models.build_model(run.model, model_config, source.info)
-    streams = {}
-    for name, stream in model.streams.items():
-        batch_size = stream.batch_size or run.batch_size
-        if batch_size % mesh.size:
-            raise UserInputError(
-                f"stream {name!r} has batch size {batch_size}, not divisible by the "
-                f"{mesh.size} devices"
-            )
-        streams[name] = (stream.select(source, run.seed), batch_size)
+    source, streams = select_streams(
+        model, source, seed=run.seed, batch_size=run.batch_size, num_devices=mesh.size
+    )
     resolved = {
         **_jsonable(run),
         "model_config": _jsonable(model.config),

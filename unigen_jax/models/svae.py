@@ -1,0 +1,267 @@
+"""SVAE: the semi-supervised VAE (Kingma et al. 2014, "M2"), and its adversary activated form
+AA-SVAE (Hu et al. 2017).
+
+Kingma, Rezende, Mohamed, Welling 2014, "Semi-supervised Learning with Deep Generative Models"
+(arXiv 1406.5298), Section 3.1.2, eqs. 6-9; Hu et al. 2017, "On Unifying Deep Generative
+Models" (arXiv 1706.00550), Section 5.2, Table 2 right and Figure 1 right.
+
+Networks: the classifier q(y|x), the encoder q(z|x, y) (y as one-hot channels of x) and the
+decoder p(x|y, z) (y one-hot beside z); priors p(y) = uniform over K classes, p(z) = N(0, I).
+
+  labelled bound  B(x, y) = E_q(z|x,y)[log p(x|y, z)] + log p(y) - KL(q(z|x, y) || p(z))
+                  = -L(x, y) of eq. 6, one reparameterised z
+  unlabelled      -U(x) = sum_y q(y|x) B(x, y) + H(q(y|x))              (eq. 7,
+                  `losses.unlabelled_bound`; the sum over y is exact: K decoder passes)
+  objective       J^alpha = sum_labelled L(x, y) + sum_unlabelled U(x)
+                            + alpha * E_labelled[-log q(y|x)]              (eq. 9)
+
+Data: `labelled_fraction` of the training split, class-balanced and chosen by the run's seed,
+is the labelled stream `batch["labelled"]`; the rest of the split is the run's own batch,
+read without its labels (`Stream(exclusive=True)`). With `labelled_fraction=1` every example
+is labelled and the run's own batch is the labelled one.
+
+Normalisation: eq. 9 sums over N = N_l + N_u examples with Kingma's alpha = 0.1 N. Divided by
+N, with batch means m_l, m_u over the two streams and f = labelled_fraction ~ N_l / N:
+
+  loss = f m_l[L(x, y)] + (1 - f) m_u[U(x)] + alpha' m_l[-log q(y|x)],   alpha' = alpha / N
+
+(`classification_weight` = alpha' = 0.1 by default, Kingma's choice).
+
+AA-SVAE (`adversary_activated`, Hu et al. Section 5.2, as AA-VAE's eqs. 16-18 in
+`unigen_jax.models.vae`): a discriminator D learns real x (the run's batch) against as many
+generated x' = G(y', z'), y' uniform, z' ~ N(0, I) (its phase: the logistic loss). In the SVAE
+phase every example's whole term (bound, and classification loss for labelled ones) is
+weighted by w(x) = sigmoid(logit_D(x) / tau) (`temperature`), and the generated pairs
+(x', y') join as labelled examples that carry the label they were generated from, so they train
+the classifier too. x', y' and all weights are constants. The real data and the generated
+batch are the two halves of the mixture, as in AA-VAE:
+
+  loss = 1/2 [f m_l[w L] + (1 - f) m_u[w U] + alpha' m_l[w CE]]
+       + 1/2 [m_g[w' L(x', y')] + alpha' m_g[w' CE(x', y')]]
+
+With a perfect discriminator (w = 1 on real, 0 on generated) it is half the SVAE's loss.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import math
+
+import jax
+import jax.numpy as jnp
+
+from unigen_jax import losses
+from unigen_jax import nets as networks
+from unigen_jax.data import subsets
+from unigen_jax.models import common
+from unigen_jax.models.spec import ModelSpec, Phase, Stream
+from unigen_jax.models.vae import LIKELIHOODS, decoder_log_likelihood, resolve_likelihood
+
+
+@dataclasses.dataclass(frozen=True)
+class SVAEConfig:
+    """SVAE hyperparameters (Kingma et al. 2014: alpha = 0.1 N, 50 latent variables)."""
+
+    labelled_fraction: float = 0.01
+    classification_weight: float = 0.1
+    latent_dim: int = 50
+    likelihood: str = "auto"
+    likelihood_scale: float = 0.1
+    architecture: str = "auto"
+    base_features: int = 32
+    hidden_sizes: tuple[int, ...] = (500,)
+    learning_rate: float = 3e-4
+    adam_b1: float = 0.9
+    adam_b2: float = 0.999
+    adversary_activated: bool = False
+    temperature: float = 1.0
+
+    def __post_init__(self):
+        common.check_choice("likelihood", self.likelihood, LIKELIHOODS)
+        common.check_choice("architecture", self.architecture, common.ARCHITECTURES)
+        for field in ("latent_dim", "base_features", "learning_rate", "likelihood_scale"):
+            common.check_positive(field, getattr(self, field))
+        common.check_positive("classification_weight", self.classification_weight, allow_zero=True)
+        common.check_positive("temperature", self.temperature)
+        subsets.check_fraction("config.labelled_fraction", self.labelled_fraction, allow_one=True)
+
+
+def make_svae(
+    config: SVAEConfig, data_info, *, axis_name: str | None = "data", name: str = "svae"
+) -> ModelSpec:
+    """An SVAE (or AA-SVAE) for labelled data described by `data_info`."""
+    common.check_conditional(data_info)
+    architecture = common.resolve_architecture(config.architecture, data_info.kind)
+    likelihood = resolve_likelihood(config.likelihood, data_info.kind)
+    log_likelihood = decoder_log_likelihood(likelihood, config.likelihood_scale, data_info.kind)
+    num_classes, latent_dim = data_info.num_classes, config.latent_dim
+    fraction = config.labelled_fraction
+    all_labelled = fraction == 1.0
+    log_prior_y = -math.log(num_classes)
+
+    def decode(nets, z, label):
+        return nets("generator", jnp.concatenate([z, common.one_hot(label, num_classes)], -1))
+
+    def labelled_bound(nets, x, label, eps):
+        """B(x, y) per example, at z = mean + sigma * eps (eps [n, latent_dim])."""
+        mean, log_variance = nets("encoder", common.with_condition(x, label, num_classes))
+        z = mean + jnp.exp(0.5 * log_variance) * eps
+        log_px = log_likelihood(decode(nets, z, label), x)
+        kl = losses.gaussian_kl_to_standard_normal(mean, log_variance)
+        return losses.elbo(log_px, kl) + log_prior_y
+
+    def labelled_terms(nets, batch, tag):
+        """(B(x, y), -log q(y|x), q's accuracy) per labelled example."""
+        x, label = batch["x"], batch["label"]
+        bound = labelled_bound(nets, x, label, nets.normal(tag, (latent_dim,)))
+        logits = nets("classifier", x)
+        cross_entropy = -jnp.take_along_axis(
+            jax.nn.log_softmax(logits), label[:, None].astype(jnp.int32), axis=-1
+        )[:, 0]
+        hits = (jnp.argmax(logits, -1) == label).astype(jnp.float32)
+        return bound, cross_entropy, hits
+
+    def unlabelled_terms(nets, x, tag):
+        """-U(x) per example: the labelled bound for every label, summed under q(y|x)."""
+        n = x.shape[0]
+        every_x = jnp.repeat(x, num_classes, axis=0)  # [n K, ...]: x_1 K times, x_2 K times...
+        every_label = jnp.tile(jnp.arange(num_classes, dtype=jnp.int32), n)
+        eps = nets.normal(tag, (num_classes, latent_dim)).reshape(n * num_classes, latent_dim)
+        bounds = labelled_bound(nets, every_x, every_label, eps).reshape(n, num_classes)
+        return losses.unlabelled_bound(nets("classifier", x), bounds)
+
+    def labelled_batch(batch):
+        return batch if all_labelled else batch["labelled"]
+
+    def real_objective(nets, batch, labelled_weights=1.0, unlabelled_weights=1.0):
+        """f m_l[w (L + alpha' CE)] + (1 - f) m_u[w U] on the data, and metrics."""
+        labelled = labelled_batch(batch)
+        bound, cross_entropy, hits = labelled_terms(nets, labelled, "labelled_eps")
+        per_example = -fraction * bound + config.classification_weight * cross_entropy
+        loss = jnp.mean(labelled_weights * per_example)
+        metrics = {
+            "labelled_bound": jnp.mean(bound),
+            "classification_loss": jnp.mean(cross_entropy),
+            "labelled_accuracy": jnp.mean(hits),
+        }
+        if not all_labelled:
+            unlabelled = unlabelled_terms(nets, batch["x"], "unlabelled_eps")
+            loss += jnp.mean(unlabelled_weights * -(1.0 - fraction) * unlabelled)
+            metrics["unlabelled_bound"] = jnp.mean(unlabelled)
+        return loss, metrics
+
+    def svae_phase(nets, batch):
+        """Eq. 9 per example of the data (see the normalisation in the module docstring)."""
+        loss, metrics = real_objective(nets, batch)
+        return loss, {"loss": loss, **metrics}
+
+    def generated_batch(nets, tag):
+        """As many (x', y') as the run's batch: y' uniform, z' ~ N(0, I), x' = G(y', z')."""
+        label = nets.categorical(f"{tag}_label", num_classes)
+        z = nets.normal(f"{tag}_z", (latent_dim,))
+        return {"x": common.to_data_space(decode(nets, z, label), data_info.kind), "label": label}
+
+    def discriminator_phase(nets, batch):
+        """Hu et al. eq. 18: D learns the data (the run's batch) against generated x'."""
+        real_logits = nets("discriminator", batch["x"])[0]
+        fake_logits = nets("discriminator", generated_batch(nets, "fake")["x"])[0]
+        loss = jnp.mean(losses.minimax_discriminator_loss(real_logits, fake_logits))
+        return loss, {
+            "discriminator_loss": loss,
+            "real_logit": jnp.mean(real_logits),
+            "fake_logit": jnp.mean(fake_logits),
+        }
+
+    def adversary_activated_phase(nets, batch):
+        """Every example's term weighted by w(x) = sigmoid(logit_D(x) / tau); generated pairs
+        join as labelled data (module docstring)."""
+        fake = jax.tree.map(jax.lax.stop_gradient, generated_batch(nets, "fake"))
+
+        def weight(x):
+            logits = nets("discriminator", x)[0]
+            return losses.adversary_activation_weights(logits, temperature=config.temperature)
+
+        labelled_weights = weight(labelled_batch(batch)["x"])
+        unlabelled_weights = labelled_weights if all_labelled else weight(batch["x"])
+        real_loss, metrics = real_objective(nets, batch, labelled_weights, unlabelled_weights)
+        fake_bound, fake_cross_entropy, _ = labelled_terms(nets, fake, "fake_eps")
+        fake_weights = weight(fake["x"])
+        fake_loss = jnp.mean(
+            fake_weights * (-fake_bound + config.classification_weight * fake_cross_entropy)
+        )
+        loss = 0.5 * (real_loss + fake_loss)
+        return loss, {
+            "loss": loss,
+            **metrics,
+            "real_weight": jnp.mean(unlabelled_weights),
+            "fake_weight": jnp.mean(fake_weights),
+        }
+
+    def sample(nets, conditions):
+        label = common.sampling_labels(nets, conditions, num_classes)
+        z = nets.normal("sample_z", (latent_dim,))
+        return common.to_data_space(decode(nets, z, label), data_info.kind)
+
+    def classify(nets, batch):
+        return nets("classifier", batch["x"])
+
+    def reconstruct(nets, batch):
+        """x -> G(y_hat, mean of q(z|x, y_hat)), y_hat the classifier's label."""
+        label = jnp.argmax(classify(nets, batch), -1)
+        mean, _ = nets("encoder", common.with_condition(batch["x"], label, num_classes))
+        return common.to_data_space(decode(nets, mean, label), data_info.kind)
+
+    shape_kwargs = dict(base_features=config.base_features, hidden_sizes=config.hidden_sizes)
+    discriminator_kwargs = dict(normalization="batch", axis_name=axis_name, **shape_kwargs)
+    modules = {
+        "classifier": networks.DiscriminatorClassifier(
+            common.discriminator_net(architecture, **discriminator_kwargs), num_classes
+        ),
+        "encoder": common.encoder_net(
+            architecture, latent_dim, axis_name=axis_name, **shape_kwargs
+        ),
+        "generator": common.generator_net(
+            architecture, data_info.shape, axis_name=axis_name, **shape_kwargs
+        ),
+    }
+    init_args = {
+        "classifier": common.data_input,
+        "encoder": common.conditioned_data_input(num_classes),
+        "generator": common.latent_input(latent_dim + num_classes),
+    }
+    trained = ("classifier", "encoder", "generator")
+    phases = (Phase("svae", trained, svae_phase),)
+    if config.adversary_activated:
+        modules["discriminator"] = common.discriminator_net(architecture, **discriminator_kwargs)
+        init_args["discriminator"] = common.data_input
+        phases = (
+            Phase("discriminator", ("discriminator",), discriminator_phase),
+            Phase("svae", trained, adversary_activated_phase),
+        )
+    streams = {}
+    if not all_labelled:
+        streams["labelled"] = Stream(
+            select=functools.partial(_labelled_share, fraction=fraction), exclusive=True
+        )
+    return ModelSpec(
+        name=name,
+        config=dataclasses.replace(config, likelihood=likelihood),
+        networks=modules,
+        init_args=init_args,
+        optimizers={
+            net: common.adam(config.learning_rate, config.adam_b1, config.adam_b2)
+            for net in modules
+        },
+        phases=phases,
+        sample_fn=sample,
+        streams=streams,
+        conditions=("label",),
+        reconstruct_fn=reconstruct,
+        classify_fn=classify,
+    )
+
+
+def _labelled_share(train_source, seed: int, *, fraction: float):
+    """The labelled examples: a class-balanced share of the training split, drawn by seed."""
+    return subsets.share(train_source, fraction, data_seed=seed)
