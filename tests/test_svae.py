@@ -49,10 +49,8 @@ def _numpy_bound(apply, x, label, eps):
     """B(x, y) = log Bern(x; sigmoid(G(z, y))) - KL(N(m, s^2) || N(0, I)) - log K, float64,
     at z = m + s eps, with the encoder and decoder applied by hand."""
     one_hot = np.eye(K)[label]
-    channels = np.broadcast_to(one_hot[:, None, None, :], (*x.shape[:-1], K))
-    mean, log_variance = (
-        np.asarray(a, np.float64) for a in apply("encoder", np.concatenate([x, channels], -1))
-    )
+    encoder_input = np.concatenate([x.reshape(len(x), -1), one_hot], -1).astype(np.float32)
+    mean, log_variance = (np.asarray(a, np.float64) for a in apply("encoder", encoder_input))
     z = mean + np.exp(0.5 * log_variance) * eps
     logits = np.asarray(
         apply("generator", np.concatenate([z, one_hot], -1).astype(np.float32)), np.float64

@@ -216,8 +216,8 @@ def evaluate(
         if real_value is not None:
             results[name]["real"] = _scalars(real_value)
 
-    samples = None
-    if run.model.sample_fn is not None:
+    samples = None  # drawn only for a model that generates and a metric that reads them
+    if run.model.sample_fn is not None and set(metrics) & set(SAMPLE_METRICS):
         log(f"drawing {num_samples} samples")
         samples = draw_samples(run, num_samples, seed)
     real_test = run.test_source.get(np.arange(min(len(run.test_source), MAX_REFERENCE)))

@@ -5,7 +5,8 @@ Kingma, Rezende, Mohamed, Welling 2014, "Semi-supervised Learning with Deep Gene
 (arXiv 1406.5298), Section 3.1.2, eqs. 6-9; Hu et al. 2017, "On Unifying Deep Generative
 Models" (arXiv 1706.00550), Section 5.2, Table 2 right and Figure 1 right.
 
-Networks: the classifier q(y|x), the encoder q(z|x, y) (y as one-hot channels of x) and the
+Networks: the classifier q(y|x), the encoder q(z|x, y) (y one-hot: as channels of x for conv
+nets, beside the flattened x for MLPs) and the
 decoder p(x|y, z) (y one-hot beside z); priors p(y) = uniform over K classes, p(z) = N(0, I).
 
   labelled bound  B(x, y) = E_q(z|x,y)[log p(x|y, z)] + log p(y) - KL(q(z|x, y) || p(z))
@@ -100,12 +101,19 @@ def make_svae(
     all_labelled = fraction == 1.0
     log_prior_y = -math.log(num_classes)
 
+    def encoder_input(x, label):
+        """x with y: one-hot channels for a conv encoder, K more inputs for an MLP (which
+        flattens x anyway, and would otherwise read K constant channels per pixel)."""
+        if architecture == "mlp":
+            x = x.reshape(x.shape[0], -1)
+        return common.with_condition(x, label, num_classes)
+
     def decode(nets, z, label):
         return nets("generator", jnp.concatenate([z, common.one_hot(label, num_classes)], -1))
 
     def labelled_bound(nets, x, label, eps):
         """B(x, y) per example, at z = mean + sigma * eps (eps [n, latent_dim])."""
-        mean, log_variance = nets("encoder", common.with_condition(x, label, num_classes))
+        mean, log_variance = nets("encoder", encoder_input(x, label))
         z = mean + jnp.exp(0.5 * log_variance) * eps
         log_px = log_likelihood(decode(nets, z, label), x)
         kl = losses.gaussian_kl_to_standard_normal(mean, log_variance)
@@ -209,7 +217,7 @@ def make_svae(
     def reconstruct(nets, batch):
         """x -> G(y_hat, mean of q(z|x, y_hat)), y_hat the classifier's label."""
         label = jnp.argmax(classify(nets, batch), -1)
-        mean, _ = nets("encoder", common.with_condition(batch["x"], label, num_classes))
+        mean, _ = nets("encoder", encoder_input(batch["x"], label))
         return common.to_data_space(decode(nets, mean, label), data_info.kind)
 
     shape_kwargs = dict(base_features=config.base_features, hidden_sizes=config.hidden_sizes)
@@ -227,7 +235,7 @@ def make_svae(
     }
     init_args = {
         "classifier": common.data_input,
-        "encoder": common.conditioned_data_input(num_classes),
+        "encoder": lambda batch: (encoder_input(batch["x"], batch["label"]),),
         "generator": common.latent_input(latent_dim + num_classes),
     }
     trained = ("classifier", "encoder", "generator")
