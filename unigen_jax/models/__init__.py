@@ -11,6 +11,7 @@ from unigen_jax.models.gan import GANConfig, make_gan
 from unigen_jax.models.infogan import InfoGANConfig, make_infogan
 from unigen_jax.models.spec import ModelSpec, Phase
 from unigen_jax.models.vae import VAEConfig, make_vae
+from unigen_jax.models.wake_sleep import WakeSleepConfig, make_wake_sleep
 
 
 @dataclasses.dataclass(frozen=True)
@@ -68,6 +69,8 @@ REGISTRY = {
     "aavae": Entry(VAEConfig, make_vae, {"adversary_activated": True}),
     # Chen et al. 2016, arXiv 1606.03657; Hu et al. 2017, arXiv 1706.00550, eq. 5.
     "infogan": Entry(InfoGANConfig, make_infogan),
+    # Hinton, Dayan, Frey, Neal 1995; Hu et al. 2017, arXiv 1706.00550, eq. 10.
+    "wake_sleep": Entry(WakeSleepConfig, make_wake_sleep),
 }
 MODEL_NAMES = tuple(REGISTRY)
 
@@ -122,6 +125,7 @@ __all__ = [
     "Phase",
     "REGISTRY",
     "VAEConfig",
+    "WakeSleepConfig",
     "build_model",
     "config_class",
     "default_config",
