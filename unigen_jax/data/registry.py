@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from unigen_jax.data import mixtures, offline, stacked_mnist
+from unigen_jax.data import binarized, mixtures, offline, stacked_mnist
 from unigen_jax.data.sources import Source
 from unigen_jax.data.tfds_source import TFDS_SPECS, TfdsSource
 from unigen_jax.errors import UserInputError
 
 OFFLINE = ("mnist5k", "digits")
-DERIVED = ("stacked_mnist",)  # built from another source (stacked_mnist: from mnist5k)
+# Built from another source: stacked_mnist and binarized_mnist5k (pixels fixed once to
+# Bernoulli(grey level)) from mnist5k.
+DERIVED = ("stacked_mnist", binarized.NAME)
 DATASETS: tuple[str, ...] = OFFLINE + DERIVED + mixtures.MIXTURES + tuple(TFDS_SPECS)
 
 
@@ -37,6 +39,8 @@ def get_source(
         return offline.digits(split)
     if name == "stacked_mnist":
         return stacked_mnist.stacked_mnist(split)
+    if name == binarized.NAME:
+        return binarized.binarized_mnist5k(split)
     if name in mixtures.MIXTURES:
         return mixtures.mixture(name, split)
     if name in TFDS_SPECS:

@@ -1,10 +1,15 @@
-"""Likelihood metrics of models with a Gaussian encoder: test ELBO, IWAE NLL, reconstruction RMSE.
+"""Likelihood metrics of models with a Gaussian encoder: test ELBO, IWAE NLL, reconstruction RMSE;
+and, for any explicit joint p(x, h) with a proposal q(h|x), the ELBO and the importance-sampled
+NLL from log importance weights (`elbo_from_log_weights`,
+`importance_weighted_nll_from_log_weights`).
 
 Model-agnostic: a model enters as callables, all traceable by JAX:
   encode(x [n, ...]) -> (mean [n, d], log_variance [n, d]) of q(z|x) = N(mean, diag exp(log_var)),
   log_likelihood(x [n, ...], z [n, d]) -> [n] log p(x|z) per example (normalised, in nats),
   reconstruct(x [n, ...]) -> [n, ...] reconstructions (for the reconstruction error);
-and the prior is p(z) = N(0, I).
+and the prior is p(z) = N(0, I); or
+  log_weight(x [n, ...], keys [n]) -> [n] log p(x_i, h_i) - log q(h_i|x_i), h_i ~ q(h|x_i)
+  drawn from keys[i] (the general path: any latent space, any proposal).
 
 A plain function (e.g. a closure over trained parameters) is compiled once per function object
 and batch shape, its closed-over arrays baked in as constants. For large parameter sets pass a
@@ -190,8 +195,7 @@ def _iwae_batch(encode, log_likelihood, x, indices, key, *, num_samples, chunk_s
     # exact, where (z - mu) / sigma would round.
     log_q_offset = -0.5 * jnp.sum(log_variance, axis=1)
 
-    def chunk_logsumexp(chunk_index):
-        sample_indices = chunk_index * chunk_size + jnp.arange(chunk_size)
+    def chunk_log_weights(sample_indices):
         eps = jax.vmap(lambda j: _noise(example_keys, j, latent_dim))(sample_indices)
         z = mean + jnp.exp(0.5 * log_variance) * eps  # [chunk, batch, d]
 
@@ -200,7 +204,18 @@ def _iwae_batch(encode, log_likelihood, x, indices, key, *, num_samples, chunk_s
             log_q = losses.diagonal_gaussian_log_density(eps_j, zeros, 0.0) + log_q_offset
             return _log_likelihood(log_likelihood, x, z_j) + log_prior - log_q
 
-        log_weights = jax.vmap(log_weight)(z, eps)  # [chunk, batch]
+        return jax.vmap(log_weight)(z, eps)  # [chunk, batch]
+
+    return _log_mean_exp_in_chunks(chunk_log_weights, mean.shape[0], num_samples, chunk_size)
+
+
+def _log_mean_exp_in_chunks(chunk_log_weights, rows: int, num_samples: int, chunk_size: int):
+    """[rows] log (1/k) sum_j exp(w_j) over k = num_samples log weights, computed a chunk at a
+    time: chunk_log_weights(sample_indices [chunk]) -> [chunk, rows]."""
+
+    def chunk_logsumexp(chunk_index):
+        sample_indices = chunk_index * chunk_size + jnp.arange(chunk_size)
+        log_weights = chunk_log_weights(sample_indices)
         # The last chunk may run past num_samples: its extra samples get weight zero.
         valid = (sample_indices < num_samples)[:, None]
         return jax.nn.logsumexp(jnp.where(valid, log_weights, -jnp.inf), axis=0)
@@ -211,7 +226,7 @@ def _iwae_batch(encode, log_likelihood, x, indices, key, *, num_samples, chunk_s
         0,
         num_chunks,
         lambda c, acc: jnp.logaddexp(acc, chunk_logsumexp(c)),
-        jnp.full(mean.shape[:1], -jnp.inf, jnp.float32),
+        jnp.full((rows,), -jnp.inf, jnp.float32),
     )
     return total - math.log(num_samples)
 
@@ -263,6 +278,131 @@ def importance_weighted_nll(
         bound = _iwae_batch(
             encode,
             log_likelihood,
+            batch,
+            _indices(start, batch_size),
+            key,
+            num_samples=num_samples,
+            chunk_size=chunk_size,
+        )
+        bounds.append(np.asarray(bound, np.float64)[:valid])
+    per_example = -np.concatenate(bounds)
+    nll, standard_error = _mean_and_standard_error(per_example)
+    return {
+        "nll": nll,
+        "standard_error": standard_error,
+        "num_samples": num_samples,
+        "per_example_nll": per_example,
+    }
+
+
+def _sample_keys(example_keys, sample_index):
+    """[batch] keys of sample j: fold_in(key_i, j), the keys `_noise` draws eps_ij from."""
+    return jax.vmap(lambda k: jax.random.fold_in(k, sample_index))(example_keys)
+
+
+def _log_weights(log_weight, x, sample_keys):
+    values = jnp.asarray(log_weight(x, sample_keys))
+    if values.shape != (_rows(x),):
+        raise UserInputError(
+            f"log_weight(x, keys) must return [batch] = ({_rows(x)},), got {values.shape}."
+        )
+    return values.astype(jnp.float32)
+
+
+@jax.jit
+def _log_weights_batch(log_weight, x, indices, key):
+    return _log_weights(log_weight, x, _sample_keys(_example_keys(key, indices), 0))
+
+
+def elbo_from_log_weights(log_weight, x, key, *, batch_size: int = 500) -> dict:
+    """Evidence lower bound on held-out data from log importance weights: one h per example.
+
+    Objective: ELBO(x) = E_q(h|x)[log p(x, h) - log q(h|x)], estimated with one h per example
+    (unbiased). For any model with an explicit joint p(x, h) and proposal q(h|x), discrete or
+    continuous (wake-sleep's sigmoid belief networks); `test_elbo` is the Gaussian special
+    case with the KL in closed form.
+
+    Args:
+      log_weight: (x [batch, ...], keys [batch]) -> [batch] log p(x_i, h_i) - log q(h_i|x_i)
+        with h_i ~ q(h|x_i) drawn from keys[i] (and nothing else: one key an example).
+      x: [n, ...] evaluation data, or a batch dict as for `test_elbo`.
+      key: PRNG key; example i (its row in x) draws sample j from fold_in(fold_in(key, i), j),
+        so the result depends on neither `batch_size` nor the chunking, and the ELBO is the
+        first sample (j = 0) of `importance_weighted_nll_from_log_weights` with the same key.
+      batch_size: examples per compiled call (the last batch is padded).
+
+    Returns:
+      dict with 'elbo' (mean over examples, nats), 'standard_error' (of that mean over
+      examples) and 'per_example_elbo' ([n] numpy array).
+
+    References: Bornschein & Bengio 2015, arXiv 1406.2751, eq. 5 (k = 1).
+    """
+    x = _check_data(x)
+    batch_size = min(_check_positive_int("batch_size", batch_size), _rows(x))
+    log_weight = _as_pytree_fn("log_weight", log_weight)
+    values = []
+    for start, valid, batch in _batches(x, batch_size):
+        weights = _log_weights_batch(log_weight, batch, _indices(start, batch_size), key)
+        values.append(np.asarray(weights, np.float64)[:valid])
+    per_example = np.concatenate(values)
+    elbo, standard_error = _mean_and_standard_error(per_example)
+    return {"elbo": elbo, "standard_error": standard_error, "per_example_elbo": per_example}
+
+
+@functools.partial(jax.jit, static_argnames=("num_samples", "chunk_size"))
+def _iwae_from_log_weights_batch(log_weight, x, indices, key, *, num_samples, chunk_size):
+    example_keys = _example_keys(key, indices)
+
+    def chunk_log_weights(sample_indices):
+        return jax.vmap(lambda j: _log_weights(log_weight, x, _sample_keys(example_keys, j)))(
+            sample_indices
+        )
+
+    return _log_mean_exp_in_chunks(chunk_log_weights, _rows(x), num_samples, chunk_size)
+
+
+def importance_weighted_nll_from_log_weights(
+    log_weight,
+    x,
+    key,
+    *,
+    num_samples: int = 5000,
+    chunk_size: int = 500,
+    batch_size: int = 100,
+) -> dict:
+    """Negative log-likelihood estimated from k log importance weights per example.
+
+    Objective: NLL_k(x) = -log (1/k) sum_{j=1..k} p(x, h_j) / q(h_j|x), h_j ~ q(h|x): the
+    estimator of `importance_weighted_nll` for any explicit joint and proposal (k = 1: a
+    one-sample ELBO; E[NLL_k] decreases to -log p(x) as k grows). The weights are combined
+    `chunk_size` samples at a time with a running logsumexp, so memory grows with
+    batch_size * chunk_size, not with k.
+
+    Args:
+      log_weight: (x [batch, ...], keys [batch]) -> [batch] log weights, as for
+        `elbo_from_log_weights`; vmapped over the samples of a chunk.
+      x: [n, ...] evaluation data, or a batch dict as for `test_elbo`.
+      key: PRNG key; sample j of example i is drawn from fold_in(fold_in(key, i), j).
+      num_samples: k, samples per example.
+      chunk_size: samples per example weighed at once (capped at k).
+      batch_size: examples per compiled call (the last batch is padded).
+
+    Returns:
+      dict with 'nll' (mean over examples, nats), 'standard_error', 'num_samples' and
+      'per_example_nll' ([n] numpy array).
+
+    References: Burda, Grosse, Salakhutdinov 2016, eq. 8; Bornschein & Bengio 2015,
+    arXiv 1406.2751, eq. 5 (the estimate of p(x) with the recognition net as proposal).
+    """
+    x = _check_data(x)
+    num_samples = _check_positive_int("num_samples", num_samples)
+    chunk_size = min(_check_positive_int("chunk_size", chunk_size), num_samples)
+    batch_size = min(_check_positive_int("batch_size", batch_size), _rows(x))
+    log_weight = _as_pytree_fn("log_weight", log_weight)
+    bounds = []
+    for start, valid, batch in _batches(x, batch_size):
+        bound = _iwae_from_log_weights_batch(
+            log_weight,
             batch,
             _indices(start, batch_size),
             key,

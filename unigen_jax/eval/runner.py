@@ -119,6 +119,26 @@ SAMPLE_METRICS = IMAGE_METRICS + ("mode_coverage", "conditional_accuracy")
 MIXTURES = ("ring8", "grid25")
 
 
+def has_likelihood(model: models.ModelSpec) -> bool:
+    """Whether the model defines the test ELBO and the importance-weighted NLL: a Gaussian
+    encoder with a likelihood, or log importance weights of its own proposal."""
+    gaussian = model.encode_fn is not None and model.log_likelihood_fn is not None
+    return gaussian or model.log_importance_weight_fn is not None
+
+
+def log_importance_weights(model: models.ModelSpec, params, batch_stats):
+    """`(batch, keys [n]) -> [n]` log importance weights of `model.log_importance_weight_fn`,
+    example i's h drawn with a handle of its own, keyed keys[i] (as `likelihood`'s general
+    path requires: one key an example, whatever the batch it sits in)."""
+
+    def one_example(example, key):
+        nets = model.inference_networks(params, batch_stats, key=key, batch_size=1)
+        single = jax.tree.map(lambda a: a[None], example)
+        return model.log_importance_weight_fn(nets, single)[0]
+
+    return lambda batch, keys: jax.vmap(one_example)(batch, keys)
+
+
 def applicable_metrics(model: models.ModelSpec, info) -> tuple[str, ...]:
     """The metrics that mean something for `model` on data `info`, from what the model can do
     (its declared abilities) and what the data are."""
@@ -132,7 +152,7 @@ def applicable_metrics(model: models.ModelSpec, info) -> tuple[str, ...]:
             names += ("conditional_accuracy",)
     else:
         names = (("mode_coverage",) if info.name in MIXTURES else ()) + ("critic",)
-    if model.encode_fn is not None and model.log_likelihood_fn is not None:
+    if has_likelihood(model):
         names += LIKELIHOOD_METRICS
     if model.reconstruct_fn is not None:
         names += ("rmse",)
@@ -361,7 +381,33 @@ def evaluate(
         )
 
     test_batch = {"x": test_x, "label": real_test["label"]}
-    if run.model.encode_fn is not None and run.model.log_likelihood_fn is not None:
+    nll_batch = {k: v[:nll_examples] for k, v in test_batch.items()}
+    if run.model.log_importance_weight_fn is not None:  # any proposal q(h|x): from log weights
+        key = jax.random.PRNGKey(seed)
+        log_weight = log_importance_weights(run.model, run.state.params, run.state.batch_stats)
+
+        def elbo():
+            record(
+                "elbo",
+                likelihood.elbo_from_log_weights(
+                    log_weight, test_batch, jax.random.fold_in(key, 1)
+                ),
+                num_examples=len(test_x),
+                estimator="one sample of log p(x, h) - log q(h|x)",
+            )
+
+        def nll():
+            record(
+                "nll",
+                likelihood.importance_weighted_nll_from_log_weights(
+                    log_weight, nll_batch, jax.random.fold_in(key, 2), num_samples=nll_samples
+                ),
+                num_samples=nll_samples,
+                num_examples=min(nll_examples, len(test_x)),
+            )
+
+        computations.update(elbo=elbo, nll=nll)
+    elif run.model.encode_fn is not None and run.model.log_likelihood_fn is not None:
         key = jax.random.PRNGKey(seed)
 
         def encode(batch):
@@ -385,7 +431,7 @@ def evaluate(
                 likelihood.importance_weighted_nll(
                     encode,
                     log_likelihood,
-                    {k: v[:nll_examples] for k, v in test_batch.items()},
+                    nll_batch,
                     jax.random.fold_in(key, 2),
                     num_samples=nll_samples,
                 ),

@@ -12,6 +12,7 @@ from unigen_jax.models.infogan import InfoGANConfig, make_infogan
 from unigen_jax.models.spec import ModelSpec, Phase
 from unigen_jax.models.svae import SVAEConfig, make_svae
 from unigen_jax.models.vae import VAEConfig, make_vae
+from unigen_jax.models.wake_sleep import WakeSleepConfig, make_wake_sleep
 
 
 @dataclasses.dataclass(frozen=True)
@@ -73,6 +74,8 @@ REGISTRY = {
     "svae": Entry(SVAEConfig, make_svae),
     # Hu et al. 2017, arXiv 1706.00550, Section 5.2 (AA-SVAE: svae with adversary_activated).
     "aasvae": Entry(SVAEConfig, make_svae, {"adversary_activated": True}),
+    # Hinton, Dayan, Frey, Neal 1995; Hu et al. 2017, arXiv 1706.00550, eq. 10.
+    "wake_sleep": Entry(WakeSleepConfig, make_wake_sleep),
 }
 MODEL_NAMES = tuple(REGISTRY)
 
@@ -128,6 +131,7 @@ __all__ = [
     "REGISTRY",
     "SVAEConfig",
     "VAEConfig",
+    "WakeSleepConfig",
     "build_model",
     "config_class",
     "default_config",

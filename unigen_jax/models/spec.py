@@ -12,8 +12,9 @@ step. Adding a model family means writing a new `ModelSpec` factory, never a new
   Su's G_old: ParamUpdate('snapshot', writes=('generator_old',)), Phase('generator', ...)
 
 What a model can do beyond training is declared by its optional functions (`conditions`,
-`encode_fn`, `reconstruct_fn`, `log_likelihood_fn`, `classify_fn`; a `sample_fn` of None for a
-model that does not generate); evaluation picks its metrics from them.
+`encode_fn`, `reconstruct_fn`, `log_likelihood_fn`, `log_importance_weight_fn`, `classify_fn`;
+a `sample_fn` of None for a model that does not generate); evaluation picks its metrics from
+them.
 """
 
 from __future__ import annotations
@@ -42,6 +43,9 @@ ReconstructFn = Callable[[Networks, jax.Array], jax.Array]
 EncodeFn = Callable[[Networks, jax.Array], tuple[jax.Array, jax.Array]]
 # log_likelihood_fn(nets, x, z) -> log p(x|z) per example [batch].
 LogLikelihoodFn = Callable[[Networks, jax.Array, jax.Array], jax.Array]
+# log_importance_weight_fn(nets, batch) -> [batch] log p(x, h) - log q(h|x) at one h ~ q(h|x)
+# drawn with the handle's noise (a model whose q is not Gaussian: wake-sleep's recognition net).
+LogImportanceWeightFn = Callable[[Networks, Batch], jax.Array]
 # classify_fn(nets, batch) -> class logits [batch, K] of the model's own classifier of x
 # (SVAE's q(y|x), ADA's label classifier, InfoGAN's Q on the categorical code).
 ClassifyFn = Callable[[Networks, Batch], jax.Array]
@@ -152,6 +156,9 @@ class ModelSpec:
       encode_fn: for models with a Gaussian encoder, q(z|x)'s mean and log variance.
       log_likelihood_fn: for models with an explicit likelihood, log p(x|z); with `encode_fn`
         and the prior N(0, I) it defines the test ELBO and the importance-weighted NLL.
+      log_importance_weight_fn: for models with any explicit joint p(x, h) and proposal
+        q(h|x), the log importance weight of one h ~ q(h|x) drawn with the handle's noise; it
+        defines the test ELBO (one sample) and the importance-weighted NLL (k samples).
       classify_fn: for models with a classifier of x, its class logits; evaluation reports
         its test accuracy (`classification_accuracy`).
     """
@@ -169,6 +176,7 @@ class ModelSpec:
     reconstruct_fn: ReconstructFn | None = None
     encode_fn: EncodeFn | None = None
     log_likelihood_fn: LogLikelihoodFn | None = None
+    log_importance_weight_fn: LogImportanceWeightFn | None = None
     classify_fn: ClassifyFn | None = None
 
     def __post_init__(self):

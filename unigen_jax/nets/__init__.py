@@ -17,6 +17,7 @@ from unigen_jax.nets.dcgan import (
 )
 from unigen_jax.nets.heads import DiscriminatorClassifier, InfoGANQHead
 from unigen_jax.nets.mlp import MLPDiscriminator, MLPEncoder, MLPGenerator
+from unigen_jax.nets.sbn import SigmoidBeliefNet
 from unigen_jax.nets.strided_conv import FastConv, strided_conv
 
 __all__ = [
@@ -31,6 +32,7 @@ __all__ = [
     "MLPDiscriminator",
     "MLPEncoder",
     "MLPGenerator",
+    "SigmoidBeliefNet",
     "conv_transpose",
     "dcgan_generator_layout",
     "strided_conv",
