@@ -192,3 +192,39 @@ def test_bad_fraction_and_unlabelled_data_are_one_line_errors():
             name="toy", kind="image", shape=(4, 4, 1), num_classes=0, num_examples=8
         )
         models.build_model("svae", models.make_config("svae"), unlabelled)
+
+
+def test_log_importance_weight_averages_to_the_unlabelled_bound():
+    """E_{y ~ q(y|x), z ~ q(z|x,y)}[log p(x, y, z) - log q(y, z|x)] = -U(x) (Kingma et al. eq. 7):
+    the model's one-sample weights, averaged over 4,000 draws, against the bound summed over y
+    exactly by numpy, with z averaged over 4,000 draws per label. q(y|x) is made far from
+    uniform, so that drawing y from anything else than q shows."""
+    batch = _batch(6, n=2)
+    model, _, _ = _setup("svae", batch, labelled_fraction=1.0)
+    state = create_train_state(model, batch, seed=2)
+    params = jax.tree.map(lambda p: p, state.params)
+    params["classifier"]["classes"]["kernel"] = params["classifier"]["classes"]["kernel"] * 30
+    draws = 4000
+
+    def one_draw(key):
+        nets = Networks(
+            model.networks, params, state.batch_stats, train=False, key=key, batch_size=2
+        )
+        return model.log_importance_weight_fn(nets, batch)
+
+    def apply(net, *args):
+        return model.networks[net].apply({"params": params[net]}, *args, train=False)
+
+    weights = np.asarray(jax.vmap(one_draw)(jax.random.split(KEY, draws)), np.float64)
+    log_q = special.log_softmax(np.asarray(apply("classifier", batch["x"]), np.float64), 1)
+    assert np.exp(log_q).max(1).min() - np.exp(log_q).min(1).max() > 0.3  # far from uniform
+    eps = np.random.default_rng(0).normal(size=(draws, 2))
+    expected, variance = np.zeros(2), np.zeros(2)
+    for i in range(2):
+        x = np.repeat(batch["x"][i : i + 1], draws, axis=0)
+        for y in range(K):
+            bound = _numpy_bound(apply, x, np.full(draws, y), eps)
+            expected[i] += np.exp(log_q[i, y]) * (bound.mean() - log_q[i, y])
+            variance[i] += np.exp(2 * log_q[i, y]) * bound.var() / draws
+    standard_error = np.sqrt(weights.var(0) / draws + variance)
+    np.testing.assert_array_less(np.abs(weights.mean(0) - expected), 4 * standard_error)

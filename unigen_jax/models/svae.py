@@ -214,6 +214,26 @@ def make_svae(
     def classify(nets, batch):
         return nets("classifier", batch["x"])
 
+    def log_importance_weight(nets, batch):
+        """log p(x, y, z) - log q(y, z|x) at y ~ q(y|x), z ~ q(z|x, y): its mean is the
+        unlabelled bound -U(x) on log p(x) (eq. 7, sampled over y), so evaluation reports the
+        test ELBO and the importance-weighted NLL of the SVAE as of a VAE."""
+        x = batch["x"]
+        log_q_y = jax.nn.log_softmax(classify(nets, batch), axis=-1)
+        u = nets.uniform("eval_y", ())
+        label = jnp.sum(jnp.cumsum(jnp.exp(log_q_y), -1) < u[:, None], -1)  # inverse CDF
+        label = jnp.minimum(label, num_classes - 1)
+        mean, log_variance = nets("encoder", encoder_input(x, label))
+        z = mean + jnp.exp(0.5 * log_variance) * nets.normal("eval_z", (latent_dim,))
+        log_joint = (
+            log_likelihood(decode(nets, z, label), x)
+            + log_prior_y
+            + losses.diagonal_gaussian_log_density(z, jnp.zeros_like(z), 0.0)
+        )
+        log_proposal = jnp.take_along_axis(log_q_y, label[:, None], -1)[:, 0]
+        log_proposal += losses.diagonal_gaussian_log_density(z, mean, log_variance)
+        return log_joint - log_proposal
+
     def reconstruct(nets, batch):
         """x -> G(y_hat, mean of q(z|x, y_hat)), y_hat the classifier's label."""
         label = jnp.argmax(classify(nets, batch), -1)
@@ -267,6 +287,7 @@ def make_svae(
         conditions=("label",),
         reconstruct_fn=reconstruct,
         classify_fn=classify,
+        log_importance_weight_fn=log_importance_weight,
     )
 
 
