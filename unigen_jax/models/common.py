@@ -74,6 +74,15 @@ def exponential_moving_average(decay: float):
     )
 
 
+def discriminator_metrics(loss, real_logits, fake_logits) -> dict:
+    """What every discriminator phase logs: its loss and D's mean logit on each side."""
+    return {
+        "discriminator_loss": loss,
+        "real_logit": jnp.mean(real_logits),
+        "fake_logit": jnp.mean(fake_logits),
+    }
+
+
 def one_hot(label: jax.Array, num_classes: int) -> jax.Array:
     return jax.nn.one_hot(label, num_classes, dtype=jnp.float32)
 

@@ -125,11 +125,7 @@ def make_gan(
         real_logits = discriminate(nets, real, label)
         fake_logits = discriminate(nets, fake, label)
         loss = jnp.mean(discriminator_loss(real_logits, fake_logits, **smoothing))
-        metrics = {
-            "discriminator_loss": loss,
-            "real_logit": jnp.mean(real_logits),
-            "fake_logit": jnp.mean(fake_logits),
-        }
+        metrics = common.discriminator_metrics(loss, real_logits, fake_logits)
         if config.gradient_penalty:
             penalty = jnp.mean(
                 losses.wasserstein_gradient_penalty(

@@ -150,12 +150,7 @@ def make_infogan(
         gan_loss = jnp.mean(losses.modified_discriminator_loss(real_logits, fake_logits))
         penalty, metrics = information_penalty(nets, fake_features, value, continuous)
         loss = gan_loss + jnp.mean(penalty)
-        return loss, {
-            "discriminator_loss": gan_loss,
-            "real_logit": jnp.mean(real_logits),
-            "fake_logit": jnp.mean(fake_logits),
-            **metrics,
-        }
+        return loss, {**common.discriminator_metrics(gan_loss, real_logits, fake_logits), **metrics}
 
     def generator_phase(nets, batch):
         """G and Q: min E[softplus(-D(G(z, c)))] - L_I (non-saturating)."""

@@ -175,11 +175,7 @@ def make_svae(
         real_logits = nets("discriminator", batch["x"])[0]
         fake_logits = nets("discriminator", generated_batch(nets, "fake")["x"])[0]
         loss = jnp.mean(losses.minimax_discriminator_loss(real_logits, fake_logits))
-        return loss, {
-            "discriminator_loss": loss,
-            "real_logit": jnp.mean(real_logits),
-            "fake_logit": jnp.mean(fake_logits),
-        }
+        return loss, common.discriminator_metrics(loss, real_logits, fake_logits)
 
     def adversary_activated_phase(nets, batch):
         """Every example's term weighted by w(x) = sigmoid(logit_D(x) / tau); generated pairs

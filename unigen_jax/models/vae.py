@@ -158,11 +158,7 @@ def make_vae(
         real_logits = discriminate(nets, batch)
         fake_logits = discriminate(nets, generated_batch(nets, "fake"))
         loss = jnp.mean(losses.minimax_discriminator_loss(real_logits, fake_logits))
-        return loss, {
-            "discriminator_loss": loss,
-            "real_logit": jnp.mean(real_logits),
-            "fake_logit": jnp.mean(fake_logits),
-        }
+        return loss, common.discriminator_metrics(loss, real_logits, fake_logits)
 
     def adversary_activated_phase(nets, batch):
         """Eq. 16: every example's ELBO, real and generated, weighted by D's tempered belief
