@@ -10,7 +10,9 @@ the same metrics on real test data beside the model's:
   stacked_mnist:   + modes hit (of 1000) and KL to uniform
   2-D mixtures:    modes hit, share of high-quality samples, independent Wasserstein critic
   class-conditional models: + accuracy of conditional generations (Hu et al. 2017, 5.1)
-  with an encoder: test ELBO, importance-weighted NLL, reconstruction RMSE
+  with an encoder: test ELBO, importance-weighted NLL, reconstruction RMSE (a Gaussian
+                   encoder, or any proposal q(h|x) through log importance weights:
+                   wake-sleep's recognition net)
 
 The image scores use the project's classifier of the run's dataset: `--classifier=DIR` (from
 `experiments.train_classifier`), or by default the one in the per-user cache

@@ -335,7 +335,7 @@ def elbo_from_log_weights(log_weight, x, key, *, batch_size: int = 500) -> dict:
       dict with 'elbo' (mean over examples, nats), 'standard_error' (of that mean over
       examples) and 'per_example_elbo' ([n] numpy array).
 
-    References: Bornschein & Bengio 2015, arXiv 1406.2751, eq. 5 (k = 1).
+    References: Kingma & Welling 2014, eq. 3; Bornschein & Bengio 2015, arXiv 1406.2751.
     """
     x = _check_data(x)
     batch_size = min(_check_positive_int("batch_size", batch_size), _rows(x))
@@ -392,7 +392,7 @@ def importance_weighted_nll_from_log_weights(
       'per_example_nll' ([n] numpy array).
 
     References: Burda, Grosse, Salakhutdinov 2016, eq. 8; Bornschein & Bengio 2015,
-    arXiv 1406.2751, eq. 5 (the estimate of p(x) with the recognition net as proposal).
+    arXiv 1406.2751 (the estimate of p(x) with the recognition net as proposal).
     """
     x = _check_data(x)
     num_samples = _check_positive_int("num_samples", num_samples)

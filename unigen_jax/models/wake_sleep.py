@@ -39,9 +39,9 @@ a Bernoulli VAE's cross-entropy on grey levels. Vector data are rejected.
 
 Evaluation: the test ELBO and the importance-sampled NLL with the recognition net as the
 proposal, from `log_importance_weight_fn` = log p(x, h) - log q(h|x) at one h ~ q(h|x)
-(Bornschein & Bengio 2015, arXiv 1406.2751, eq. 5); reconstructions are the Bernoulli means
-of p(x | h_1) at h_1 = E_q[h_1 | x]; samples are the Bernoulli means of p(x | h_1) at an
-ancestral sample of h_1.
+(the estimator of Bornschein & Bengio 2015, arXiv 1406.2751); reconstructions are the
+Bernoulli means of p(x | h_1) at h_1 = E_q[h_1 | x]; samples are the Bernoulli means of
+p(x | h_1) at an ancestral sample of h_1.
 """
 
 from __future__ import annotations
