@@ -1,6 +1,9 @@
 """InfoGAN (Chen et al. 2016; Hu et al. 2017, eq. 5): the mutual-information penalty and the
 model's phase losses against independent numpy / scipy computations, and code-conditioned
-sampling."""
+sampling; the engine's extra sample grids (Chen et al. Figure 2 sweeps)."""
+
+import dataclasses
+import os
 
 import jax
 import jax.numpy as jnp
@@ -11,6 +14,7 @@ from scipy import special, stats
 from unigen_jax import losses, models
 from unigen_jax.data import DatasetInfo
 from unigen_jax.errors import UserInputError
+from unigen_jax.models.spec import SampleGrid
 from unigen_jax.train import Networks, create_train_state
 
 IMAGES = DatasetInfo(name="toy", kind="image", shape=(28, 28, 1), num_classes=10, num_examples=8)
@@ -243,3 +247,142 @@ def test_defaults_are_chen_et_al_mnist_settings():
 def test_bad_hyperparameters_are_user_errors(hyperparameters, message):
     with pytest.raises(UserInputError, match=message):
         models.make_config("infogan", **hyperparameters)
+
+
+def test_sweep_grids_are_chen_et_al_figure_2_layouts():
+    """One grid per continuous code u_j: row r holds code value r with noise draw r, column c
+    the value -2 + c/2 of u_j, every other continuous code 0 (Chen et al. 2016, Figure 2c-d)."""
+    model = models.build_model(
+        "infogan",
+        models.make_config("infogan", **TINY, categorical_dim=3, continuous_dim=2),
+        IMAGES,
+        axis_name=None,
+    )
+    assert sorted(model.sample_grids) == ["sweep_u1", "sweep_u2"]
+    sweep = np.array([-2, -1.5, -1, -0.5, 0, 0.5, 1, 1.5, 2], np.float32)
+    for j, name in enumerate(["sweep_u1", "sweep_u2"]):
+        grid = model.sample_grids[name]
+        assert grid.columns == 9 and grid.num_samples == 27
+        continuous = np.asarray(grid.conditions["continuous"]).reshape(3, 9, 2)
+        np.testing.assert_array_equal(continuous[:, :, j], np.tile(sweep, (3, 1)))
+        np.testing.assert_array_equal(continuous[:, :, 1 - j], 0)
+        rows = np.array([[r] * 9 for r in range(3)])
+        np.testing.assert_array_equal(np.reshape(grid.conditions["label"], (3, 9)), rows)
+        np.testing.assert_array_equal(np.reshape(grid.noise, (3, 9)), rows)
+
+    unconditional = models.build_model(
+        "infogan",
+        models.make_config("infogan", **TINY, categorical_dim=0, continuous_dim=1),
+        IMAGES,
+        axis_name=None,
+    )
+    (grid,) = unconditional.sample_grids.values()
+    assert set(grid.conditions) == {"continuous"} and grid.num_samples == 8 * 9
+    no_continuous = models.make_config("infogan", **TINY, continuous_dim=0)
+    assert models.build_model("infogan", no_continuous, IMAGES).sample_grids == {}
+
+
+def _tiles(png_path, rows, columns, size):
+    """The [rows, columns, size, size] images of a grid PNG (2 pixels of padding)."""
+    from PIL import Image
+
+    grid = np.asarray(Image.open(png_path), np.float64) / 255.0
+    return np.array(
+        [
+            [
+                grid[2 + r * (size + 2) :][:size, 2 + c * (size + 2) :][:, :size]
+                for c in range(columns)
+            ]
+            for r in range(rows)
+        ]
+    )
+
+
+def test_training_loop_writes_sweeps_whose_columns_vary_only_the_swept_code(tmp_path):
+    """The loop's `samples/step_NNNNNN_sweep_u<j>.png`: column c of the u_1 sweep equals the
+    model's samples of code values 0..K-1 with u = (-2 + c/2, 0) and the noise of examples
+    0..K-1 (drawn independently, a column at a time), and the generator applied by hand."""
+    from unigen_jax import data
+    from unigen_jax.train.checkpoint import Checkpointer
+    from unigen_jax.train.loop import RunConfig, train
+
+    run = RunConfig(
+        model="infogan", dataset="digits", workdir=str(tmp_path), steps=1, batch_size=8, seed=2
+    )
+    config = models.make_config("infogan", **TINY, categorical_dim=3, continuous_dim=2)
+    train(run, config, log=lambda _: None)
+    assert sorted(os.listdir(tmp_path / "samples")) == [
+        "step_000001.png",
+        "step_000001_sweep_u1.png",
+        "step_000001_sweep_u2.png",
+    ]
+
+    source = data.get_source("digits")
+    model = models.build_model("infogan", config, source.info, axis_name=None)
+    template = create_train_state(model, source.get(np.arange(2)), run.seed)
+    state = jax.device_get(Checkpointer(str(tmp_path / "checkpoints")).restore(template))
+    key = jax.random.fold_in(jax.random.PRNGKey(run.seed), 0x5A3)  # the loop's sample key
+    tiles = _tiles(tmp_path / "samples" / "step_000001_sweep_u1.png", 3, 9, 28)
+
+    nets = model.inference_networks(state.params, state.batch_stats, key=key, batch_size=3)
+    z = np.asarray(nets.normal("sample_z", (2,)))  # noise of examples 0, 1, 2
+
+    def generator(latent):
+        out = model.networks["generator"].apply(
+            {"params": state.params["generator"]}, latent.astype(np.float32), train=False
+        )
+        return special.expit(np.asarray(out, np.float64)).reshape(-1, 28, 28)
+
+    for c, u in enumerate(np.linspace(-2, 2, 9)):
+        codes = np.stack([np.full(3, u), np.zeros(3)], axis=1).astype(np.float32)
+        handle = model.inference_networks(state.params, state.batch_stats, key=key, batch_size=3)
+        column = np.asarray(
+            model.sample_fn(handle, {"label": np.arange(3, dtype=np.int32), "continuous": codes})
+        ).reshape(3, 28, 28)
+        np.testing.assert_allclose(tiles[:, c], column, atol=0.6 / 255)
+        by_hand = generator(np.concatenate([z, np.eye(3), codes], axis=1))
+        np.testing.assert_allclose(tiles[:, c], by_hand, atol=0.6 / 255)
+    # The swept code changes the images along each row.
+    assert np.abs(tiles[:, 0] - tiles[:, -1]).max() > 2 / 255
+
+
+def test_noise_indices_share_noise_between_examples():
+    """Examples given one noise index draw the same noise: that example's noise in a handle
+    without indices."""
+    modules, params = {}, {}
+    plain = Networks(modules, params, {}, train=False, key=KEY, batch_size=4)
+    shared = Networks(
+        modules, params, {}, train=False, key=KEY, batch_size=5, noise_indices=[3, 0, 3, 1, 0]
+    )
+    np.testing.assert_array_equal(
+        shared.normal("z", (6,)), np.asarray(plain.normal("z", (6,)))[[3, 0, 3, 1, 0]]
+    )
+    with pytest.raises(ValueError, match="single-device"):
+        Networks(
+            modules,
+            params,
+            {},
+            train=False,
+            key=KEY,
+            batch_size=2,
+            axis_name="data",
+            noise_indices=[0, 0],
+        )
+
+
+@pytest.mark.parametrize(
+    "grid, message",
+    [
+        ({"Bad-Name": ({"label": np.zeros(4)}, 2, None)}, "lowercase"),
+        ({"reconstructions": ({"label": np.zeros(4)}, 2, None)}, "reserved"),
+        ({"odd": ({"label": np.zeros(5)}, 2, None)}, "whole number of rows"),
+        ({"mismatch": ({"label": np.zeros(4)}, 2, np.zeros(6))}, "one entry a sample"),
+    ],
+)
+def test_bad_sample_grids_are_rejected(grid, message):
+    model = models.build_model(
+        "infogan", models.make_config("infogan", **TINY), IMAGES, axis_name=None
+    )
+    grids = {name: SampleGrid(*args) for name, args in grid.items()}
+    with pytest.raises(ValueError, match=message):
+        dataclasses.replace(model, sample_grids=grids)

@@ -58,6 +58,97 @@ def test_selection_picks_the_best_validation_score_and_seeds_aggregate(tmp_path)
     assert f"| tuned | - | {mean:.4g} ± {std:.2g} | 3 | 2, 3, 4 | t=2 | 5 |" in report
     saved = json.loads((tmp_path / "toy" / "cpu" / "results.json").read_text())
     assert saved["rows"][0]["values"] == [0, 1, 2]
+    # A study without extra metrics keeps the format it had before `Study.also`.
+    assert "also" not in saved and all("also" not in row for row in saved["rows"])
+    assert report.splitlines()[6].count("|") == 8
+
+
+ALSO = Study(
+    name="also",
+    title="a study with extra metrics",
+    metric=("classification_accuracy", "matched"),
+    also=(("conditional_accuracy", "matched"), ("elbo", "elbo")),
+    arms=(Arm("base", "infogan", paper="0.95"),),
+    scales={"cpu": Scale(dataset="digits", steps=1, seeds=3)},
+)
+
+
+class ExtraMetricsRunner(study_runner.Runner):
+    """Scores without training: seed s has accuracy s, matched accuracy 10 s, ELBO -s; the
+    accuracy alone has a value on real data. Records the evaluate commands."""
+
+    commands: list = []
+
+    def command(self, module, args, log_path):
+        ExtraMetricsRunner.commands.append((module, args))
+        if module == "experiments.evaluate":
+            workdir = args[0].split("=", 1)[1]
+            seed = int(workdir[-1])
+            report = {
+                "classification_accuracy": {"model": {"matched": seed}, "real": {"matched": 7}},
+                "conditional_accuracy": {"model": {"matched": 10 * seed}},
+                "elbo": {"model": {"elbo": -seed}},
+            }
+            os.makedirs(workdir, exist_ok=True)
+            with open(os.path.join(workdir, "eval.json"), "w") as f:
+                json.dump({"metrics": report}, f)
+        return True
+
+
+def test_extra_metrics_are_computed_in_one_evaluation_and_reported_beside(tmp_path):
+    ExtraMetricsRunner.commands = []
+    result = study_runner.run_study(
+        ALSO,
+        "cpu",
+        str(tmp_path),
+        classifier=str(tmp_path / "given"),
+        runner_class=ExtraMetricsRunner,
+        log=lambda _: None,
+    )
+    evaluations = [args for module, args in ExtraMetricsRunner.commands if "evaluate" in module]
+    assert len(evaluations) == 3  # one evaluate call a seed computes every metric
+    for args in evaluations:
+        assert "--metrics=classification_accuracy,conditional_accuracy,elbo" in args
+        # conditional_accuracy, an extra metric, needs the classifier.
+        assert f"--classifier={tmp_path / 'given'}" in args
+    (row,) = result["rows"]
+    assert row["values"] == [0, 1, 2] and row["real"] == 7
+    assert row["also"] == {
+        "conditional_accuracy.matched": {"values": [0, 10, 20], "real": None},
+        "elbo.elbo": {"values": [0, -1, -2], "real": None},
+    }
+    saved = json.loads((tmp_path / "also" / "cpu" / "results.json").read_text())
+    assert saved["also"] == [["conditional_accuracy", "matched"], ["elbo", "elbo"]]
+    assert saved["rows"] == result["rows"]
+    report = (tmp_path / "also" / "cpu" / "REPORT.md").read_text().splitlines()
+    header = next(line for line in report if line.startswith("| arm"))
+    assert header.endswith(
+        "| conditional_accuracy.matched (mean ± std) | conditional_accuracy.matched per seed "
+        "| conditional_accuracy.matched real | elbo.elbo (mean ± std) | elbo.elbo per seed "
+        "| elbo.elbo real |"
+    )
+    line = next(line for line in report if line.startswith("| base"))
+    std10, std1 = np.std([0, 10, 20], ddof=1), np.std([0, -1, -2], ddof=1)
+    assert line == (
+        f"| base | 0.95 | 1 ± {np.std([0, 1, 2], ddof=1):.2g} | 3 | 0, 1, 2 |  | 7 "
+        f"| 10 ± {std10:.2g} | 0, 10, 20 | n/a | -1 ± {std1:.2g} | 0, -1, -2 | n/a |"
+    )
+    assert len({line.count("|") for line in report if line.startswith("|")}) == 1
+
+    # An eval.json without every extra metric (from before it was added) is evaluated again.
+    with open(tmp_path / "also" / "cpu" / "base" / "seed1" / "eval.json", "w") as f:
+        json.dump({"metrics": {"classification_accuracy": {"model": {"matched": 1}}}}, f)
+    ExtraMetricsRunner.commands = []
+    study_runner.run_study(
+        ALSO,
+        "cpu",
+        str(tmp_path),
+        classifier=str(tmp_path / "given"),
+        runner_class=ExtraMetricsRunner,
+        log=lambda _: None,
+    )
+    rerun = [args[0] for module, args in ExtraMetricsRunner.commands if "evaluate" in module]
+    assert rerun == [f"--workdir={tmp_path / 'also' / 'cpu' / 'base' / 'seed1'}"]
 
 
 def test_a_tiny_real_study_runs_end_to_end_and_resumes_without_running_again(tmp_path):

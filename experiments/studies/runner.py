@@ -55,7 +55,7 @@ class Runner:
         return code == 0
 
     def classifier(self) -> str | None:
-        if self.study.metric[0] not in CLASSIFIER_METRICS:
+        if not any(metric in CLASSIFIER_METRICS for metric, _ in self.study.metrics):
             return None
         if self.given_classifier:
             return os.path.abspath(self.given_classifier)
@@ -71,11 +71,11 @@ class Runner:
         """Trains and evaluates one run; returns its eval report (None if it failed)."""
         name = "eval.json" if split == "test" else f"eval_{split}.json"
         report_path = os.path.join(workdir, name)
-        metric, key = self.study.metric
+        metrics = list(dict.fromkeys(metric for metric, _ in self.study.metrics))
         if os.path.exists(report_path):
             with open(report_path) as f:
                 report = json.load(f)
-            if metric in report.get("metrics", {}):
+            if all(metric in report.get("metrics", {}) for metric in metrics):
                 return report
         run_flags = {
             "model": arm.model,
@@ -100,7 +100,7 @@ class Runner:
             return None
         eval_args = [
             f"--workdir={workdir}",
-            f"--metrics={metric}",
+            f"--metrics={','.join(metrics)}",
             f"--split={split}",
             f"--num_samples={self.scale.num_samples}",
             f"--seed={seed}",
@@ -140,8 +140,14 @@ def _fmt(value, digits=4):
     )
 
 
+def _also_name(metric, key) -> str:
+    return f"{metric}.{key}"
+
+
 def report_markdown(study, scale_name, scale, rows, seconds) -> str:
     metric, key = study.metric
+    also = [_also_name(*pair) for pair in study.also]
+    extra_header = "".join(f" {n} (mean ± std) | {n} per seed | {n} real |" for n in also)
     lines = [
         f"### {study.title}",
         "",
@@ -149,8 +155,9 @@ def report_markdown(study, scale_name, scale, rows, seconds) -> str:
         f"{scale.num_samples} samples a score; metric `{metric}.{key}`, mean ± std over seeds.",
         f"Command: `python -m experiments.reproduce --study={study.name} --scale={scale_name}`",
         "",
-        "| arm | paper | ours (mean ± std) | seeds | per seed | chosen | real test data |",
-        "| --- | --- | --- | --- | --- | --- | --- |",
+        "| arm | paper | ours (mean ± std) | seeds | per seed | chosen | real test data |"
+        + extra_header,
+        "| --- | --- | --- | --- | --- | --- | --- |" + " --- |" * (3 * len(also)),
     ]
     for row in rows:
         mean, std = _mean_std(row["values"])
@@ -159,10 +166,16 @@ def report_markdown(study, scale_name, scale, rows, seconds) -> str:
         lines.append(
             f"| {row['label']} | {row['paper'] or '-'} | {_fmt(mean)} ± {_fmt(std, 2)} | "
             f"{sum(v is not None for v in row['values'])} | {per_seed} | {chosen} | "
-            f"{_fmt(row.get('real'))} |"
+            f"{_fmt(row.get('real'))} |" + "".join(_extra_cells(row["also"][name]) for name in also)
         )
     lines += ["", study.notes, "", f"Compute: {seconds / 60:.1f} min of runs on this machine."]
     return "\n".join(lines)
+
+
+def _extra_cells(entry) -> str:
+    mean, std = _mean_std(entry["values"])
+    per_seed = ", ".join(_fmt(v) for v in entry["values"])
+    return f" {_fmt(mean)} ± {_fmt(std, 2)} | {per_seed} | {_fmt(entry['real'])} |"
 
 
 def run_study(
@@ -210,6 +223,7 @@ def run_study(
             "scale": scale_name,
             "settings": scale.__dict__,
             "metric": list(study.metric),
+            **({"also": [list(pair) for pair in study.also]} if study.also else {}),
             "rows": rows,
             "seconds": seconds,
         }
@@ -230,6 +244,8 @@ def run_study(
             "real": None,
             "chosen": None,
         }
+        if study.also:
+            row["also"] = {_also_name(*pair): {"values": [], "real": None} for pair in study.also}
         rows.append(row)
         reuse = {}
         if arm.select is not None:
@@ -255,6 +271,11 @@ def run_study(
             row["seeds"].append(seed)
             if row["real"] is None:
                 row["real"] = _value(report, metric, key, "real")
+            for pair in study.also:
+                entry = row["also"][_also_name(*pair)]
+                entry["values"].append(_value(report, *pair))
+                if entry["real"] is None:
+                    entry["real"] = _value(report, *pair, "real")
             save()
     markdown = report_markdown(study, scale_name, scale, rows, previous_seconds + runner.seconds)
     log(markdown)

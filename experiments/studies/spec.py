@@ -1,6 +1,6 @@
-"""A study is data: arms (a model and its hyperparameters), seeds, one metric, the paper's
-figures, and the settings of each scale (`cpu`: offline data, about an hour on 2 cores;
-`paper`: the paper's data and settings, for an accelerator)."""
+"""A study is data: arms (a model and its hyperparameters), seeds, one metric (and optional
+extra ones), the paper's figures, and the settings of each scale (`cpu`: offline data, about
+an hour on 2 cores; `paper`: the paper's data and settings, for an accelerator)."""
 
 from __future__ import annotations
 
@@ -64,6 +64,11 @@ class Study:
       validation_fraction: the share of the training split every arm holds out (needed by
         arms with a Selection; 0 for none).
       notes: what to know when reading the table (the paper's setting, our differences).
+      also: extra (metric, key) pairs computed in the same `experiments.evaluate` call as
+        `metric` and shown beside it: in REPORT.md one more group of columns each (mean ± std,
+        per seed, real test data), in results.json `rows[i]["also"]["metric.key"]` =
+        {"values": [per seed], "real": value on real data or None}. Selections and the
+        "ours" column use `metric` alone. E.g. (("elbo", "elbo"),) beside an accuracy.
     """
 
     name: str
@@ -73,3 +78,9 @@ class Study:
     scales: Mapping[str, Scale]
     validation_fraction: float = 0.0
     notes: str = ""
+    also: tuple[tuple[str, str], ...] = ()
+
+    @property
+    def metrics(self) -> tuple[tuple[str, str], ...]:
+        """(metric, key) of the main metric, then of each extra one."""
+        return (tuple(self.metric), *(tuple(pair) for pair in self.also))

@@ -37,6 +37,12 @@ data, so evaluation also reports `classification_accuracy`: the code Q infers fo
 digits against their labels, identity and matched. A label outside [0, K) is taken modulo K.
 The continuous codes are drawn uniformly unless `conditions["continuous"]` [batch, C] gives
 them (a sweep of one code).
+
+Sample grids (Chen et al. Figure 2): the main grid has one row per categorical value (Figure 2a,
+transposed); `sample_grids` adds one grid per continuous code u_j, `sweep_u<j>` (j from 1;
+Chen et al.'s c2, c3 on MNIST): row k holds code value k (or, without a categorical code, one
+of 8 noise draws) with its own fixed noise z, the other continuous codes at 0, and u_j going
+from -2 to 2 in 9 columns, beyond the prior's [-1, 1] as in Chen et al. (Figure 2c-d).
 """
 
 from __future__ import annotations
@@ -45,13 +51,40 @@ import dataclasses
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from unigen_jax import losses
 from unigen_jax import nets as networks
 from unigen_jax.errors import UserInputError
 from unigen_jax.models import common
-from unigen_jax.models.spec import ModelSpec, Phase
+from unigen_jax.models.spec import ModelSpec, Phase, SampleGrid
 from unigen_jax.nets.dcgan import NORMALIZATIONS
+
+SWEEP_RANGE = 2.0  # Chen et al. 2016, Figure 2c-d: "varying c2 from -2 to 2"
+SWEEP_COLUMNS = 9  # -2, -1.5, ..., 2
+SWEEP_ROWS = 8  # rows of a sweep grid without a categorical code (one noise draw each)
+MAX_SWEEP_ROWS = 16
+
+
+def sweep_grids(num_values: int, num_continuous: int) -> dict[str, SampleGrid]:
+    """{`sweep_u<j>`: SampleGrid}: each continuous code u_j swept over [-2, 2] along the
+    columns; rows are the categorical values (or noise draws), each with its own fixed noise,
+    the other continuous codes at 0 (Chen et al. 2016, Figure 2c-d)."""
+    rows = min(num_values, MAX_SWEEP_ROWS) if num_values else SWEEP_ROWS
+    sweep = np.linspace(-SWEEP_RANGE, SWEEP_RANGE, SWEEP_COLUMNS, dtype=np.float32)
+    grids = {}
+    for j in range(num_continuous):
+        continuous = np.zeros((rows, SWEEP_COLUMNS, num_continuous), np.float32)
+        continuous[:, :, j] = sweep
+        conditions = {"continuous": continuous.reshape(rows * SWEEP_COLUMNS, num_continuous)}
+        if num_values:
+            conditions["label"] = np.repeat(np.arange(rows, dtype=np.int32), SWEEP_COLUMNS)
+        grids[f"sweep_u{j + 1}"] = SampleGrid(
+            conditions=conditions,
+            columns=SWEEP_COLUMNS,
+            noise=np.repeat(np.arange(rows, dtype=np.int32), SWEEP_COLUMNS),
+        )
+    return grids
 
 
 @dataclasses.dataclass(frozen=True)
@@ -201,7 +234,7 @@ def make_infogan(
 
     def infer_code(nets, batch):
         """Q's logits of the categorical code for data x: the code's "classification" of real
-        digits (Chen et al. 2016, Section 7.1), scored up to a permutation of the values."""
+        digits (Chen et al. 2016, Section 7.2), scored up to a permutation of the values."""
         _, features = nets("discriminator", batch["x"])
         return nets("q_head", features)[0]
 
@@ -237,4 +270,5 @@ def make_infogan(
         sample_fn=sample,
         conditions=("label",) if num_values else (),
         classify_fn=infer_code if num_values else None,
+        sample_grids=sweep_grids(num_values, num_continuous),
     )

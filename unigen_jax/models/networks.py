@@ -52,6 +52,9 @@ class Networks:
       step: the training step (int32 scalar) for schedules; 0 where there is none (sampling).
       shadows: {shadow network: the network whose module it applies} (an EMA copy, a
         snapshot: same module, params of their own).
+      noise_indices: int [batch_size], outside shard_map only: the example index whose noise
+        each example draws (examples given one index share their noise: a sample grid whose
+        rows keep the noise fixed while a code varies); None: each its own position.
     """
 
     def __init__(
@@ -66,7 +69,10 @@ class Networks:
         axis_name: str | None = None,
         step: jax.Array | int = 0,
         shadows: Mapping[str, str] | None = None,
+        noise_indices=None,
     ):
+        if noise_indices is not None and axis_name is not None:
+            raise ValueError("noise_indices are for a single-device handle (axis_name=None)")
         self._modules = modules
         self._params = params
         self.batch_stats = dict(batch_stats)
@@ -77,6 +83,7 @@ class Networks:
         self.step = jnp.asarray(step, jnp.int32)
         self._shadows = dict(shadows or {})
         self._used_tags: set[str] = set()
+        self._noise_indices = noise_indices
 
     def params(self, name: str):
         """The params of network `name` (for updates that are not gradient steps)."""
@@ -111,7 +118,10 @@ class Networks:
         return jax.random.fold_in(self._key, _tag_to_int(tag))
 
     def example_indices(self) -> jax.Array:
-        """Positions of this device's examples in the global batch, int32 [batch_size]."""
+        """Positions of this device's examples in the global batch, int32 [batch_size] (the
+        counters of their noise; `noise_indices` when given)."""
+        if self._noise_indices is not None:
+            return jnp.asarray(self._noise_indices, jnp.int32)
         offset = 0 if self._axis_name is None else lax.axis_index(self._axis_name)
         return offset * self.batch_size + jnp.arange(self.batch_size, dtype=jnp.int32)
 

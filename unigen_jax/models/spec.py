@@ -137,6 +137,33 @@ class Stream:
 
 
 @dataclasses.dataclass(frozen=True)
+class SampleGrid:
+    """An extra sample grid the training loop writes beside the main one (image data), as
+    `samples/step_NNNNNN_<name>.png`: e.g. one code swept along each row while the noise and
+    the other codes stay fixed (Chen et al. 2016, arXiv 1606.03657, Figure 2).
+
+    Attributes:
+      conditions: the `sample_fn` conditions of the grid's samples, in row-major order, each
+        an array with one entry a sample (may hold keys beyond `ModelSpec.conditions`, which a
+        model's `sample_fn` reads when present, like InfoGAN's "continuous").
+      columns: samples a row.
+      noise: int [samples]: the example index whose noise each sample draws (samples given one
+        index share their noise, as `Networks(noise_indices=...)`); None: each its own.
+    """
+
+    conditions: Mapping[str, Any]
+    columns: int
+    noise: Any = None
+
+    @property
+    def num_samples(self) -> int:
+        sizes = {len(v) for v in self.conditions.values()}
+        if self.noise is not None:
+            sizes.add(len(self.noise))
+        return sizes.pop() if len(sizes) == 1 else -1
+
+
+@dataclasses.dataclass(frozen=True)
 class ModelSpec:
     """Everything the engine needs to train a model.
 
@@ -161,6 +188,8 @@ class ModelSpec:
         defines the test ELBO (one sample) and the importance-weighted NLL (k samples).
       classify_fn: for models with a classifier of x, its class logits; evaluation reports
         its test accuracy (`classification_accuracy`).
+      sample_grids: {name: SampleGrid}: grids the training loop writes beside the main one
+        (InfoGAN's sweep of each continuous code); names of lowercase letters, digits, "_".
     """
 
     name: str
@@ -178,8 +207,20 @@ class ModelSpec:
     log_likelihood_fn: LogLikelihoodFn | None = None
     log_importance_weight_fn: LogImportanceWeightFn | None = None
     classify_fn: ClassifyFn | None = None
+    sample_grids: Mapping[str, SampleGrid] = dataclasses.field(default_factory=dict)
 
     def __post_init__(self):
+        for name, grid in self.sample_grids.items():
+            if not name or not all(c.islower() or c.isdigit() or c == "_" for c in name):
+                raise ValueError(f"sample grid name {name!r}: use lowercase letters, digits, _")
+            if name == "reconstructions" or self.sample_fn is None:
+                raise ValueError(f"sample grid {name!r}: reserved name or a model without samples")
+            n = grid.num_samples
+            if n <= 0 or grid.columns <= 0 or n % grid.columns:
+                raise ValueError(
+                    f"sample grid {name!r}: its conditions and noise must hold one entry a "
+                    f"sample, a whole number of rows of {grid.columns}"
+                )
         for name, shadow in self.shadows.items():
             if name in self.networks or shadow.of not in self.networks:
                 raise ValueError(f"shadow {name!r} must be a new name copying a network")
@@ -211,9 +252,12 @@ class ModelSpec:
         """{shadow: the network whose module it applies}."""
         return {name: shadow.of for name, shadow in self.shadows.items()}
 
-    def inference_networks(self, params, batch_stats, *, key, batch_size: int) -> Networks:
+    def inference_networks(
+        self, params, batch_stats, *, key, batch_size: int, noise_indices=None
+    ) -> Networks:
         """The handle that samples, reconstructs and evaluates (BatchNorm in inference mode);
-        a shadow that replaces its source in sampling (an EMA generator) stands in for it."""
+        a shadow that replaces its source in sampling (an EMA generator) stands in for it.
+        `noise_indices`: see `Networks` (a `SampleGrid`'s shared noise)."""
         params, batch_stats = dict(params), dict(batch_stats)
         for name, shadow in self.shadows.items():
             if shadow.replaces_in_sampling:
@@ -226,4 +270,5 @@ class ModelSpec:
             key=key,
             batch_size=batch_size,
             shadows=self.shadow_sources,
+            noise_indices=noise_indices,
         )

@@ -6,6 +6,8 @@ Workdir layout (the contract users rely on):
   samples/step_NNNNNN.png     sample grid (scatter plot for 2-D data; one row per class for
                               class-conditional models; an EMA generator's if it has one)
   samples/step_NNNNNN_reconstructions.png   models with an encoder: data row, reconstruction row
+  samples/step_NNNNNN_<name>.png   image data: each of the model's extra grids
+                              (`ModelSpec.sample_grids`: InfoGAN's sweeps of its continuous codes)
   checkpoints/                orbax checkpoints; running again on the workdir resumes
   tensorboard/                TensorBoard events: the metrics, sample images and config
                               (unigen_jax.train.tensorboard)
@@ -161,9 +163,13 @@ class _Outputs:
             self._reference = source.get(np.arange(min(len(source), 2000)))["x"]
         self._test_batch = test_source.get(np.arange(NUM_RECONSTRUCTIONS))
 
-        def nets(state, batch_size):
+        def nets(state, batch_size, noise_indices=None):
             return model.inference_networks(
-                state.params, state.batch_stats, key=self._sample_key, batch_size=batch_size
+                state.params,
+                state.batch_stats,
+                key=self._sample_key,
+                batch_size=batch_size,
+                noise_indices=noise_indices,
             )
 
         conditions = {}
@@ -178,11 +184,21 @@ class _Outputs:
         self._sample = None  # a model that does not generate (ADA) has no sample grid
         if model.sample_fn is not None:
             self._sample = jax.jit(lambda s: model.sample_fn(nets(s, n), conditions))
+        self._grids = {}  # name -> (jitted sampler, columns); image data only
+        if self._info.kind == "image":
+            for name, grid in model.sample_grids.items():
+                self._grids[name] = (self._grid_sampler(nets, grid), grid.columns)
         self._reconstruct = None
         if model.reconstruct_fn is not None:
             self._reconstruct = jax.jit(
                 lambda s, batch: model.reconstruct_fn(nets(s, batch["x"].shape[0]), batch)
             )
+
+    def _grid_sampler(self, nets, grid):
+        conditions = {k: np.asarray(v) for k, v in grid.conditions.items()}
+        noise = None if grid.noise is None else np.asarray(grid.noise, np.int32)
+        n = grid.num_samples
+        return jax.jit(lambda s: self._model.sample_fn(nets(s, n, noise), conditions))
 
     def write(self, state, step: int, *, save: bool = True) -> dict[str, str]:
         """Saves the PNGs of `step`; returns their paths by TensorBoard tag. Every process
@@ -194,6 +210,10 @@ class _Outputs:
         reconstructions = None
         if self._reconstruct is not None and self._info.kind == "image":
             reconstructions = np.asarray(jax.device_get(self._reconstruct(state, self._test_batch)))
+        grids = {
+            name: (np.asarray(jax.device_get(sampler(state))), columns)
+            for name, (sampler, columns) in self._grids.items()
+        }
         if not save:
             return {}
         written = {"samples": path} if samples is not None else {}
@@ -212,6 +232,9 @@ class _Outputs:
                 np.concatenate([self._test_batch["x"], reconstructions]),
                 columns=NUM_RECONSTRUCTIONS,
             )
+        for name, (grid, columns) in grids.items():
+            written[f"samples_{name}"] = path.replace(".png", f"_{name}.png")
+            images.save_image_grid(written[f"samples_{name}"], grid, columns=columns)
         return written
 
 
