@@ -53,6 +53,21 @@ def _model(name, options, *, axis_name="data"):
     return models.build_model(name, config, source.info, axis_name=axis_name), source
 
 
+def _streams(model, source, seed=0):
+    """{name: (source, global batch size)} of the model's extra data streams (ADA's source)."""
+    return {
+        name: (stream.select(source, seed), stream.batch_size or BATCH)
+        for name, stream in model.streams.items()
+    }
+
+
+def _example(model, source):
+    """The two-example batch that initialises the networks, with every stream's."""
+    example = source.get(np.arange(2))
+    example.update({name: s.get(np.arange(2)) for name, (s, _) in _streams(model, source).items()})
+    return example
+
+
 def _step_data(model, source, seed=0):
     with data.StepBatches(
         source,
@@ -60,6 +75,7 @@ def _step_data(model, source, seed=0):
         global_batch_size=BATCH,
         batches_per_step=model.batches_per_step,
         prefetch=0,
+        streams=_streams(model, source, seed),
     ) as batches:
         return next(batches), batches.leading_axes
 
@@ -94,7 +110,7 @@ def test_each_phase_changes_only_what_it_trains(case):
     batch, _ = _step_data(model, source)
     # SGD so that a phase's update shows in its networks whatever Adam's first step does.
     model = dataclasses.replace(model, optimizers={n: optax.sgd(0.1) for n in model.optimizers})
-    state = create_train_state(model, source.get(np.arange(2)), seed=0)
+    state = create_train_state(model, _example(model, source), seed=0)
     for phase in model.phases:
         alone = dataclasses.replace(model, phases=(phase,))
         phase_batch = batch
@@ -122,7 +138,7 @@ def _traced_once(phase):
 def test_two_devices_agree_with_one_and_nothing_recompiles(case):
     model, source = _model(*case)
     host_batch, leading = _step_data(model, source)
-    state = create_train_state(model, source.get(np.arange(2)), seed=0)
+    state = create_train_state(model, _example(model, source), seed=0)
     results = {}
     for devices in (1, 2):
         mesh = make_mesh(devices)
