@@ -200,3 +200,20 @@ def test_bad_source_domains_are_one_line_errors_before_the_workdir(
         train(run, config, log=lambda _: None)
     assert "\n" not in str(error.value)
     assert not (tmp_path / "run").exists()
+
+
+def test_the_paper_pair_reads_svhn_as_grey_28x28_digits_for_mnist():
+    """Ganin et al.'s SVHN -> MNIST, on TFDS's mock data: the source is svhn_cropped's training
+    split, 32x32x3 brought to MNIST's 28x28x1 by the channel mean and a bilinear resize."""
+    tfds = pytest.importorskip("tensorflow_datasets")
+    with tfds.testing.mock_data(num_examples=4):
+        target = data.get_source("mnist", "train")
+        source = ada.resolve_source(ada.ADAConfig(), target.info)
+        batch = source.get(np.arange(4))
+        raw = data.get_source("svhn_cropped", "train").get(np.arange(4))
+    assert source.info.name == "svhn_cropped" and source.info.shape == (28, 28, 1)
+    expected = jax.image.resize(
+        raw["x"].mean(-1, keepdims=True), (4, 28, 28, 1), method="linear", antialias=True
+    )
+    np.testing.assert_allclose(batch["x"], expected, atol=2e-5)
+    np.testing.assert_array_equal(batch["label"], raw["label"])
