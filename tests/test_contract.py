@@ -54,6 +54,14 @@ def _model(name, options, *, axis_name="data"):
     return models.build_model(name, config, source.info, axis_name=axis_name), source
 
 
+def _example(model, source):
+    """The two-example batch that initialises the networks, with every stream's."""
+    _, streams = select_streams(model, source, seed=0, batch_size=BATCH)
+    example = source.get(np.arange(2))
+    example.update({name: s.get(np.arange(2)) for name, (s, _) in streams.items()})
+    return example
+
+
 def _step_data(model, source, seed=0):
     source, streams = select_streams(model, source, seed=seed, batch_size=BATCH)
     with data.StepBatches(
@@ -97,7 +105,7 @@ def test_each_phase_changes_only_what_it_trains(case):
     batch, _ = _step_data(model, source)
     # SGD so that a phase's update shows in its networks whatever Adam's first step does.
     model = dataclasses.replace(model, optimizers={n: optax.sgd(0.1) for n in model.optimizers})
-    state = create_train_state(model, source.get(np.arange(2)), seed=0)
+    state = create_train_state(model, _example(model, source), seed=0)
     for phase in model.phases:
         alone = dataclasses.replace(model, phases=(phase,))
         phase_batch = batch
@@ -125,7 +133,7 @@ def _traced_once(phase):
 def test_two_devices_agree_with_one_and_nothing_recompiles(case):
     model, source = _model(*case)
     host_batch, leading = _step_data(model, source)
-    state = create_train_state(model, source.get(np.arange(2)), seed=0)
+    state = create_train_state(model, _example(model, source), seed=0)
     results = {}
     for devices in (1, 2):
         mesh = make_mesh(devices)

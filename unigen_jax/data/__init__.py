@@ -17,6 +17,7 @@ from unigen_jax.data.iterator import (
 )
 from unigen_jax.data.mixtures import mixture_modes
 from unigen_jax.data.registry import DATASETS, get_source
+from unigen_jax.data.resized import ResizedSource, resize_images
 from unigen_jax.data.sources import ArraySource, DatasetInfo, Source
 from unigen_jax.data.subsets import SubsetSource, holdout, share, training_sources
 
@@ -32,6 +33,8 @@ __all__ = [
     "epoch_permutation",
     "get_source",
     "mixture_modes",
+    "resize_images",
+    "ResizedSource",
     "SubsetSource",
     "holdout",
     "share",

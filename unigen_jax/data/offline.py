@@ -19,8 +19,8 @@ from __future__ import annotations
 import functools
 
 import numpy as np
-from PIL import Image
 
+from unigen_jax.data.resized import resize_images
 from unigen_jax.data.sources import ArraySource, DatasetInfo, check_split
 from unigen_jax.errors import UserInputError
 
@@ -92,11 +92,7 @@ def resize_bilinear(images: np.ndarray, size: int) -> np.ndarray:
 
     Upsampling by bilinear interpolation takes convex combinations, so [0, 1] stays in [0, 1].
     """
-    out = np.empty((len(images), size, size), np.float32)
-    for i, image in enumerate(images):
-        pil = Image.fromarray(np.ascontiguousarray(image, dtype=np.float32))  # mode "F"
-        out[i] = np.asarray(pil.resize((size, size), Image.Resampling.BILINEAR))
-    return np.clip(out, 0.0, 1.0)
+    return resize_images(np.asarray(images)[..., None], (size, size, 1))[..., 0]
 
 
 @functools.cache

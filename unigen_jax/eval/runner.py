@@ -253,7 +253,7 @@ def evaluate(
         )
         classifier_settings = {
             "classifier_test_accuracy": classifier.metadata["test_accuracy"],
-            "num_samples": len(samples),
+            "num_samples": 0 if samples is None else len(samples),  # None: not a generator
             "num_real_test": len(test_x),
             "num_reference": len(reference),
         }

@@ -7,6 +7,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from unigen_jax.errors import UserInputError
+from unigen_jax.models.ada import ADAConfig, make_ada
 from unigen_jax.models.gan import GANConfig, make_gan
 from unigen_jax.models.infogan import InfoGANConfig, make_infogan
 from unigen_jax.models.spec import ModelSpec, Phase
@@ -76,6 +77,8 @@ REGISTRY = {
     "aasvae": Entry(SVAEConfig, make_svae, {"adversary_activated": True}),
     # Hinton, Dayan, Frey, Neal 1995; Hu et al. 2017, arXiv 1706.00550, eq. 10.
     "wake_sleep": Entry(WakeSleepConfig, make_wake_sleep),
+    # Ganin et al. 2016, arXiv 1505.07818; Hu et al. 2017, arXiv 1706.00550, eq. 1.
+    "ada": Entry(ADAConfig, make_ada),
 }
 MODEL_NAMES = tuple(REGISTRY)
 
@@ -123,6 +126,7 @@ def build_model(name: str, config, data_info, *, axis_name: str | None = "data")
 
 
 __all__ = [
+    "ADAConfig",
     "GANConfig",
     "InfoGANConfig",
     "MODEL_NAMES",

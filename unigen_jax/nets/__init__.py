@@ -1,4 +1,5 @@
-"""Flax linen networks: the DCGAN and MLP families, and fast strided / transposed convolutions.
+"""Flax linen networks: the DCGAN and MLP families, feature extractors and classifiers
+(domain adaptation), and fast strided / transposed convolutions.
 
 Conventions (relied on by the training engine): images are float32 in [0, 1], NHWC; DCGAN
 discriminators and encoders map them to [-1, 1] first; generators return pre-activation
@@ -7,6 +8,7 @@ encoders return (mean, log_variance), each [batch, latent_dim]; every `__call__`
 keyword-only `train`; BatchNorm statistics are averaged over `axis_name` when it is set.
 """
 
+from unigen_jax.nets.classifier import ConvFeatures, MLPClassifier, MLPFeatures
 from unigen_jax.nets.conv_transpose import FastConvTranspose, conv_transpose
 from unigen_jax.nets.dcgan import (
     DCGANDiscriminator,
@@ -21,6 +23,7 @@ from unigen_jax.nets.sbn import SigmoidBeliefNet
 from unigen_jax.nets.strided_conv import FastConv, strided_conv
 
 __all__ = [
+    "ConvFeatures",
     "DCGANDiscriminator",
     "DCGANEncoder",
     "DCGANGenerator",
@@ -29,8 +32,10 @@ __all__ = [
     "FastConv",
     "FastConvTranspose",
     "InfoGANQHead",
+    "MLPClassifier",
     "MLPDiscriminator",
     "MLPEncoder",
+    "MLPFeatures",
     "MLPGenerator",
     "SigmoidBeliefNet",
     "conv_transpose",
