@@ -63,6 +63,19 @@ def test_selection_picks_the_best_validation_score_and_seeds_aggregate(tmp_path)
     assert report.splitlines()[6].count("|") == 8
 
 
+def test_a_scale_config_reaches_every_arm_and_an_arms_own_config_wins(tmp_path):
+    FakeRunner.calls = []
+    scaled = Study(
+        name="scaled",
+        title="a study whose scale sets hyperparameters",
+        metric=("elbo", "elbo"),
+        arms=(Arm("plain", "vae"), Arm("own", "vae", config={"t": 1})),
+        scales={"cpu": Scale(dataset="digits", steps=1, seeds=1, config={"t": 7, "beta": 2.0})},
+    )
+    study_runner.run_study(scaled, "cpu", str(tmp_path), runner_class=FakeRunner, log=print)
+    assert [call[1] for call in FakeRunner.calls] == [{"t": 7, "beta": 2.0}, {"t": 1, "beta": 2.0}]
+
+
 ALSO = Study(
     name="also",
     title="a study with extra metrics",

@@ -235,7 +235,7 @@ def run_study(
 
     for arm in study.arms:
         arm_dir = os.path.join(study_dir, _slug(arm.label))
-        config = dict(arm.config)
+        config = {**scale.config, **arm.config}
         row = {
             "label": arm.label,
             "paper": arm.paper,

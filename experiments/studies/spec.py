@@ -11,13 +11,16 @@ from typing import Any
 
 @dataclasses.dataclass(frozen=True)
 class Scale:
-    """Settings of one scale: the dataset, the training length, the seeds, the samples."""
+    """Settings of one scale: the dataset, the training length, the seeds, the samples, and
+    `config`: `--config.FIELD=VALUE` overrides of every arm at this scale (an arm's own config
+    wins), for settings that depend on the scale (a schedule's length, the architecture)."""
 
     dataset: str
     steps: int
     seeds: int
     num_samples: int = 5000
     batch_size: int = 64
+    config: Mapping[str, Any] = dataclasses.field(default_factory=dict)
 
 
 @dataclasses.dataclass(frozen=True)
