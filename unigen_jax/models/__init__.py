@@ -63,6 +63,8 @@ REGISTRY = {
             "adam_b2": 0.9,
         },
     ),
+    # Su 2018, arXiv 1807.05936, eq. 26 (lambda 5 on a mean squared error, 2 G steps a batch).
+    "su_gan": Entry(GANConfig, make_gan, {"su_regularizer": 5.0, "generator_steps": 2}),
     "vae": Entry(VAEConfig, make_vae),
     # Sohn, Lee, Yan 2015; Hu et al. 2017, arXiv 1706.00550, Section 5.2.
     "cvae": Entry(VAEConfig, make_vae, {"conditional": True}),
