@@ -12,6 +12,7 @@ from unigen_jax.models.infogan import InfoGANConfig, make_infogan
 from unigen_jax.models.spec import ModelSpec, Phase
 from unigen_jax.models.svae import SVAEConfig, make_svae
 from unigen_jax.models.vae import VAEConfig, make_vae
+from unigen_jax.models.vaegan import VAEGANConfig, make_vaegan
 from unigen_jax.models.wake_sleep import WakeSleepConfig, make_wake_sleep
 
 
@@ -78,6 +79,8 @@ REGISTRY = {
     "aasvae": Entry(SVAEConfig, make_svae, {"adversary_activated": True}),
     # Hinton, Dayan, Frey, Neal 1995; Hu et al. 2017, arXiv 1706.00550, eq. 10.
     "wake_sleep": Entry(WakeSleepConfig, make_wake_sleep),
+    # Larsen, Sønderby, Larochelle, Winther 2016, arXiv 1512.09300, Algorithm 1.
+    "vaegan": Entry(VAEGANConfig, make_vaegan),
 }
 MODEL_NAMES = tuple(REGISTRY)
 
@@ -133,6 +136,7 @@ __all__ = [
     "REGISTRY",
     "SVAEConfig",
     "VAEConfig",
+    "VAEGANConfig",
     "WakeSleepConfig",
     "build_model",
     "config_class",
