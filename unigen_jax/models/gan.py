@@ -24,8 +24,8 @@ arXiv 1706.00550, Section 3.2): the generator's non-saturating objective `-log D
 - `ema_decay` > 0 keeps G_ema <- decay * G_ema + (1 - decay) * G after every generator update
   (as in BigGAN and StudioGAN); samples and evaluation then use G_ema;
 - `generator_steps` = N repeats the generator phase N times per step, each with fresh noise
-  (Rosca et al. 2017, arXiv 1706.04987, Section 5, train their DCGAN baseline with two
-  generator steps per discriminator step);
+  (Rosca et al. 2017, arXiv 1706.04987, appendix on the training details, update their DCGAN
+  baseline's generator twice for each discriminator update);
 - `su_regularizer` = lambda > 0 (Su 2018, arXiv 1807.05936, eq. 26; the registered `su_gan`,
   lambda = 5 with `generator_steps=2` as in the author's code) adds to the generator's loss
 
@@ -38,8 +38,8 @@ arXiv 1706.00550, Section 3.2): the generator's non-saturating objective `-log D
   G_old is then exactly the generator as it was before this step's generator phase (a
   snapshot placed before the generator phase would copy the same values, but would be an
   update that changes nothing in the registry's contract test, which runs each phase from
-  the initial state, where the copy already holds them). The square
-  is averaged over the example's units j (pixels and channels: a mean squared error, as in
+  the initial state, where the copy already holds them). The square is averaged over the
+  example's units j (pixels and channels: a mean squared error, as in
   the author's code) and over the batch. Images are compared on the scale of the author's
   tanh generator, [-1, 1] (2 G(z) - 1 for our outputs in [0, 1], so 4x the squared error in
   [0, 1]); vectors on their own scale. One snapshot per step, before the FIRST generator
