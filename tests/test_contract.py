@@ -34,6 +34,7 @@ TINY = {"latent_dim": 3, "hidden_sizes": (16,), "architecture": "mlp"}
 # Options that change a model's phases, beyond what the registered presets already switch on.
 OPTIONS = [
     ("gan", {"ema_decay": 0.9}),
+    ("gan", {"generator_steps": 2}),
     ("gan", {"discriminator_steps": 2, "fresh_discriminator_batches": False}),
     ("cgan", {"importance_weighted": True}),  # IW-CGAN
     ("aavae", {"conditional": True, "temperature": 3.0}),  # AA-CVAE

@@ -13,6 +13,7 @@ from unigen_jax.models.infogan import InfoGANConfig, make_infogan
 from unigen_jax.models.spec import ModelSpec, Phase
 from unigen_jax.models.svae import SVAEConfig, make_svae
 from unigen_jax.models.vae import VAEConfig, make_vae
+from unigen_jax.models.vaegan import VAEGANConfig, make_vaegan
 from unigen_jax.models.wake_sleep import WakeSleepConfig, make_wake_sleep
 
 
@@ -64,6 +65,8 @@ REGISTRY = {
             "adam_b2": 0.9,
         },
     ),
+    # Su 2018, arXiv 1807.05936, eq. 26 (lambda 5 on a mean squared error, 2 G steps a batch).
+    "su_gan": Entry(GANConfig, make_gan, {"su_regularizer": 5.0, "generator_steps": 2}),
     "vae": Entry(VAEConfig, make_vae),
     # Sohn, Lee, Yan 2015; Hu et al. 2017, arXiv 1706.00550, Section 5.2.
     "cvae": Entry(VAEConfig, make_vae, {"conditional": True}),
@@ -79,6 +82,8 @@ REGISTRY = {
     "wake_sleep": Entry(WakeSleepConfig, make_wake_sleep),
     # Ganin et al. 2016, arXiv 1505.07818; Hu et al. 2017, arXiv 1706.00550, eq. 1.
     "ada": Entry(ADAConfig, make_ada),
+    # Larsen, Sønderby, Larochelle, Winther 2016, arXiv 1512.09300, Algorithm 1.
+    "vaegan": Entry(VAEGANConfig, make_vaegan),
 }
 MODEL_NAMES = tuple(REGISTRY)
 
@@ -135,6 +140,7 @@ __all__ = [
     "REGISTRY",
     "SVAEConfig",
     "VAEConfig",
+    "VAEGANConfig",
     "WakeSleepConfig",
     "build_model",
     "config_class",

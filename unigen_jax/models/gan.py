@@ -22,7 +22,32 @@ arXiv 1706.00550, Section 3.2): the generator's non-saturating objective `-log D
   (the registered `wgan_gp`). Each critic step reads a fresh real batch (both papers'
   Algorithm 1) unless `fresh_discriminator_batches=False`;
 - `ema_decay` > 0 keeps G_ema <- decay * G_ema + (1 - decay) * G after every generator update
-  (as in BigGAN and StudioGAN); samples and evaluation then use G_ema.
+  (as in BigGAN and StudioGAN); samples and evaluation then use G_ema;
+- `generator_steps` = N repeats the generator phase N times per step, each with fresh noise
+  (Rosca et al. 2017, arXiv 1706.04987, appendix on the training details, update their DCGAN
+  baseline's generator twice for each discriminator update);
+- `su_regularizer` = lambda > 0 (Su 2018, arXiv 1807.05936, eq. 26; the registered `su_gan`,
+  lambda = 5 with `generator_steps=2` as in the author's code) adds to the generator's loss
+
+      lambda * E_z[ mean_j (G(z)_j - G_old(z)_j)^2 ],
+
+  G_old a copy of the generator (the shadow network `generator_old`, a non-gradient
+  `snapshot` update) applied to the SAME z (and label) as G. The snapshot is taken at the end
+  of each step, after the generator phase, and the shadow starts as a copy of the generator:
+  since the discriminator phase leaves the generator's params and BatchNorm statistics alone,
+  G_old is then exactly the generator as it was before this step's generator phase (a
+  snapshot placed before the generator phase would copy the same values, but would be an
+  update that changes nothing in the registry's contract test, which runs each phase from
+  the initial state, where the copy already holds them). The square is averaged over the
+  example's units j (pixels and channels: a mean squared error, as in
+  the author's code) and over the batch. Images are compared on the scale of the author's
+  tanh generator, [-1, 1] (2 G(z) - 1 for our outputs in [0, 1], so 4x the squared error in
+  [0, 1]); vectors on their own scale. One snapshot per step, before the FIRST generator
+  repeat: eq. 21 defines q^o as the generator before this iteration's update Delta theta,
+  and a snapshot before every repeat would make the term and its gradient vanish (G = G_old
+  where the gradient is taken). So the first repeat is the plain GAN step and each later
+  repeat is pulled towards the generator the step started from: the regulariser acts only
+  with generator_steps >= 2, hence the preset's 2.
 """
 
 from __future__ import annotations
@@ -65,6 +90,8 @@ class GANConfig:
     conditional: bool = False
     importance_weighted: bool = False
     ema_decay: float = 0.0
+    generator_steps: int = 1
+    su_regularizer: float = 0.0
 
     def __post_init__(self):
         common.check_choice("loss", self.loss, LOSS_FAMILIES)
@@ -74,6 +101,9 @@ class GANConfig:
         for field in ("latent_dim", "base_features", "generator_lr", "discriminator_lr"):
             common.check_positive(field, getattr(self, field))
         common.check_positive("discriminator_steps", self.discriminator_steps)
+        _check_whole("discriminator_steps", self.discriminator_steps)
+        _check_whole("generator_steps", self.generator_steps)
+        common.check_positive("su_regularizer", self.su_regularizer, allow_zero=True)
         common.check_positive("gradient_penalty", self.gradient_penalty, allow_zero=True)
         common.check_positive("weight_clip", self.weight_clip, allow_zero=True)
         if not 0 <= self.label_smoothing < 1:
@@ -92,6 +122,21 @@ class GANConfig:
                 )
 
 
+def _check_whole(field: str, value) -> None:
+    if isinstance(value, bool) or int(value) != value or value < 1:
+        raise UserInputError(f"--config.{field} must be a whole number >= 1, got {value}")
+
+
+def su_regularizer_term(generated, snapshot, data_kind: str) -> jax.Array:
+    """Su (2018, arXiv 1807.05936) eq. 26's ||G(z) - G_old(z)||^2 as a mean squared error:
+    [batch] means over each example's units, images on the [-1, 1] scale (see the module
+    docstring); `generated` and `snapshot` in data space."""
+    difference = generated - snapshot
+    if data_kind == "image":
+        difference = 2.0 * difference  # (2a - 1) - (2b - 1)
+    return jnp.mean(jnp.square(difference).reshape(len(difference), -1), axis=1)
+
+
 def make_gan(
     config: GANConfig, data_info, *, axis_name: str | None = "data", name: str = "gan"
 ) -> ModelSpec:
@@ -104,11 +149,17 @@ def make_gan(
     if config.conditional:
         common.check_conditional(data_info)
 
-    def generate(nets, z_tag, label):
+    def latent(nets, z_tag, label):
         z = nets.normal(z_tag, (config.latent_dim,))
         if config.conditional:
             z = jnp.concatenate([z, common.one_hot(label, num_classes)], axis=-1)
-        return common.to_data_space(nets("generator", z), data_info.kind)
+        return z
+
+    def generate_from(nets, generator, z):
+        return common.to_data_space(nets(generator, z), data_info.kind)
+
+    def generate(nets, z_tag, label):
+        return generate_from(nets, "generator", latent(nets, z_tag, label))
 
     def discriminate(nets, x, label):
         if config.conditional:
@@ -141,7 +192,9 @@ def make_gan(
 
     def generator_phase(nets, batch):
         label = fake_labels(batch)
-        fake_logits = discriminate(nets, generate(nets, "z", label), label)
+        z = latent(nets, "z", label)
+        fake = generate_from(nets, "generator", z)
+        fake_logits = discriminate(nets, fake, label)
         metrics = {}
         weights = None
         if config.importance_weighted:  # Hu et al. 2017, eq. 15, over the global minibatch
@@ -152,7 +205,13 @@ def make_gan(
             # Effective sample size 1 / sum_i w~_i^2: the batch size for equal weights.
             metrics["importance_ess"] = 1.0 / nets.batch_sum(normalised**2)
         loss = jnp.mean(generator_loss(fake_logits, weights=weights))
-        return loss, {"generator_loss": loss, **metrics}
+        metrics["generator_loss"] = loss
+        if config.su_regularizer:  # Su 2018, eq. 26: G_old on the same z
+            snapshot = generate_from(nets, "generator_old", z)
+            regularizer = jnp.mean(su_regularizer_term(fake, snapshot, data_info.kind))
+            metrics["su_regularizer"] = regularizer
+            loss = loss + config.su_regularizer * regularizer
+        return loss, metrics
 
     shape_kwargs = dict(base_features=config.base_features, hidden_sizes=config.hidden_sizes)
     networks = {
@@ -175,9 +234,20 @@ def make_gan(
             fresh_batches=config.fresh_discriminator_batches and config.discriminator_steps > 1,
             project=common.clip_params(config.weight_clip) if config.weight_clip else None,
         ),
-        Phase("generator", ("generator",), generator_phase),
+        Phase("generator", ("generator",), generator_phase, repeats=config.generator_steps),
     ]
     shadows = {}
+    if config.su_regularizer:
+        # G_old <- G after the generator phase: the snapshot the NEXT step's generator phase
+        # reads is the generator before that step's G update (see the module docstring).
+        shadows["generator_old"] = Shadow(of="generator")
+        phases.append(
+            ParamUpdate(
+                "snapshot",
+                ("generator_old",),
+                lambda nets, batch: ({"generator_old": nets.params("generator")}, {}),
+            )
+        )
     sampler = "generator"
     if config.ema_decay:
         shadows["generator_ema"] = Shadow(of="generator", replaces_in_sampling=True)

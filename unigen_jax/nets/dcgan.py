@@ -176,8 +176,9 @@ class DCGANTrunk(nn.Module):
     axis_name: str | None = None
 
     @nn.compact
-    def __call__(self, images: jax.Array, *, train: bool) -> jax.Array:
-        """Images [batch, H, W, C] in [0, 1] -> features [batch, F]."""
+    def __call__(self, images: jax.Array, *, train: bool, return_layers: bool = False):
+        """Images [batch, H, W, C] in [0, 1] -> features [batch, F]; with `return_layers`,
+        (features, [each conv block's activation [batch, h, w, c] after its LeakyReLU])."""
         if images.ndim != 4:
             raise ValueError(
                 f"DCGAN discriminator/encoder expects images [batch, H, W, C], got shape "
@@ -189,6 +190,7 @@ class DCGANTrunk(nn.Module):
             )
         num_downsamplings = max(1, num_halvings(images.shape[1]))
         x = to_signed(images)
+        layers = []
         for i in range(num_downsamplings):
             normalize = i > 0 and self.normalization != "none"
             x = FastConv(
@@ -205,7 +207,8 @@ class DCGANTrunk(nn.Module):
             elif normalize:
                 x = nn.LayerNorm(reduction_axes=(-3, -2, -1), name=f"conv_{i}_ln")(x)
             x = nn.leaky_relu(x, LEAKY_RELU_SLOPE)
-        return flatten(x)
+            layers.append(x)
+        return (flatten(x), layers) if return_layers else flatten(x)
 
 
 class DCGANDiscriminator(nn.Module):
@@ -224,22 +227,30 @@ class DCGANDiscriminator(nn.Module):
     axis_name: str | None = None
 
     @nn.compact
-    def __call__(self, images: jax.Array, *, train: bool) -> tuple[jax.Array, jax.Array]:
+    def __call__(self, images: jax.Array, *, train: bool, return_layers: bool = False):
         """Scores images.
 
         Args:
           images: [batch, H, W, C] in [0, 1].
           train: use and update batch statistics (True) or the running averages (False).
+          return_layers: also return every conv block's activation (VAE/GAN's feature
+            reconstruction at a chosen layer, Larsen et al. 2016, arXiv 1512.09300, eq. 8).
 
         Returns:
           (logits [batch], features [batch, F]): logit of "real"; the flattened trunk output
-          (for InfoGAN's Q head, feature matching, VAE/GAN).
+          (for InfoGAN's Q head, feature matching, VAE/GAN). With `return_layers`, a third
+          element: the list of conv block activations [batch, h, w, c], first to last (the
+          last one flattened is `features`).
         """
-        features = DCGANTrunk(
+        trunk = DCGANTrunk(
             self.base_features, self.kernel_size, self.normalization, self.axis_name, name="trunk"
-        )(images, train=train)
+        )
+        if return_layers:
+            features, layers = trunk(images, train=train, return_layers=True)
+        else:
+            features = trunk(images, train=train)
         logits = nn.Dense(1, kernel_init=DCGAN_KERNEL_INIT, name="logit")(features)
-        return logits[:, 0], features
+        return (logits[:, 0], features, layers) if return_layers else (logits[:, 0], features)
 
 
 class DCGANEncoder(nn.Module):

@@ -57,15 +57,18 @@ class MLPDiscriminator(nn.Module):
     axis_name: str | None = None
 
     @nn.compact
-    def __call__(self, x: jax.Array, *, train: bool) -> tuple[jax.Array, jax.Array]:
+    def __call__(self, x: jax.Array, *, train: bool, return_layers: bool = False):
         """Returns (logits [batch], features [batch, F]), F = hidden[-1] (the input size if
-        there are no hidden layers)."""
+        there are no hidden layers); with `return_layers`, a third element: the list of
+        hidden activations [batch, hidden[i]], first to last."""
         del train
         features = flatten(x)
+        layers = []
         for i, size in enumerate(self.hidden):
             features = nn.leaky_relu(nn.Dense(size, name=f"hidden_{i}")(features), LEAKY_RELU_SLOPE)
+            layers.append(features)
         logits = nn.Dense(1, name="logit")(features)
-        return logits[:, 0], features
+        return (logits[:, 0], features, layers) if return_layers else (logits[:, 0], features)
 
 
 class MLPEncoder(nn.Module):
