@@ -7,6 +7,8 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from unigen_jax.errors import UserInputError
+from unigen_jax.models.age import AGEConfig, make_age
+from unigen_jax.models.alpha_gan import AlphaGANConfig, make_alpha_gan
 from unigen_jax.models.gan import GANConfig, make_gan
 from unigen_jax.models.infogan import InfoGANConfig, make_infogan
 from unigen_jax.models.spec import ModelSpec, Phase
@@ -76,6 +78,10 @@ REGISTRY = {
     "aasvae": Entry(SVAEConfig, make_svae, {"adversary_activated": True}),
     # Hinton, Dayan, Frey, Neal 1995; Hu et al. 2017, arXiv 1706.00550, eq. 10.
     "wake_sleep": Entry(WakeSleepConfig, make_wake_sleep),
+    # Rosca et al. 2017, arXiv 1706.04987, eq. 8 and Algorithm 1.
+    "alpha_gan": Entry(AlphaGANConfig, make_alpha_gan),
+    # Ulyanov, Vedaldi, Lempitsky 2017, arXiv 1704.02304 (Rosca et al.'s AGE baseline).
+    "age": Entry(AGEConfig, make_age),
 }
 MODEL_NAMES = tuple(REGISTRY)
 
@@ -123,6 +129,8 @@ def build_model(name: str, config, data_info, *, axis_name: str | None = "data")
 
 
 __all__ = [
+    "AGEConfig",
+    "AlphaGANConfig",
     "GANConfig",
     "InfoGANConfig",
     "MODEL_NAMES",
