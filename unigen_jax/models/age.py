@@ -124,8 +124,9 @@ def make_age(
     def encoder_phase(nets, batch):
         """E: KL_emp(E(x)) - KL_emp(E(G(z))) + mu |x - G(E(x))|_1 (G constant)."""
         x = batch["x"]
-        real_codes = encode(nets, x)
+        # Fake codes first: E's running BatchNorm statistics then end on real data.
         fake_codes = encode(nets, decode(nets, prior(nets, "z")))
+        real_codes = encode(nets, x)
         kl_real, kl_fake = kl(nets, real_codes), kl(nets, fake_codes)
         reconstruction = l1_reconstruction(x, decode(nets, real_codes))
         loss = (
