@@ -39,6 +39,7 @@ OPTIONS = [
     ("cgan", {"importance_weighted": True}),  # IW-CGAN
     ("aavae", {"conditional": True, "temperature": 3.0}),  # AA-CVAE
     ("aasvae", {"labelled_fraction": 1.0}),  # every example labelled: no unlabelled stream
+    ("alpha_gan", {"code_critic": "empirical_kl"}),  # Rosca et al. 2017, Appendix D
 ]
 CASES = [(name, {}) for name in models.MODEL_NAMES] + OPTIONS
 BATCH = 8

@@ -2,7 +2,8 @@
 
 No Flax and no state: `from unigen_jax import losses` imports only JAX. Every function is safe
 under `jit`, `vmap` and `grad`, keeps the floating dtype of its data (bfloat16 in, bfloat16
-out) and returns per-example values of shape [batch] that the caller reduces. Optional
+out) and returns per-example values of shape [batch] that the caller reduces (except
+`empirical_gaussian_kl`, a statistic of the whole minibatch, which returns a scalar). Optional
 per-example weights are the keyword `weights` (discriminator losses: `real_weights` and
 `fake_weights`).
 
@@ -25,6 +26,7 @@ from unigen_jax.losses._gan import (
     wasserstein_generator_loss,
 )
 from unigen_jax.losses._infogan import infogan_mutual_information_penalty
+from unigen_jax.losses._latent import empirical_gaussian_kl
 from unigen_jax.losses._penalty import wasserstein_gradient_penalty
 from unigen_jax.losses._vae import (
     bernoulli_log_likelihood,
@@ -62,6 +64,8 @@ __all__ = [
     "elbo",
     "importance_weighted_bound",
     "unlabelled_bound",
+    # Minibatch statistics of codes (Rosca et al. 2017, eq. 18; Ulyanov et al. 2017).
+    "empirical_gaussian_kl",
     # InfoGAN (Chen et al. 2016; Hu et al. 2017, eq. 5).
     "infogan_mutual_information_penalty",
 ]

@@ -8,6 +8,8 @@ from typing import Any
 
 from unigen_jax.errors import UserInputError
 from unigen_jax.models.ada import ADAConfig, make_ada
+from unigen_jax.models.age import AGEConfig, make_age
+from unigen_jax.models.alpha_gan import AlphaGANConfig, make_alpha_gan
 from unigen_jax.models.gan import GANConfig, make_gan
 from unigen_jax.models.infogan import InfoGANConfig, make_infogan
 from unigen_jax.models.spec import ModelSpec, Phase
@@ -84,6 +86,10 @@ REGISTRY = {
     "ada": Entry(ADAConfig, make_ada),
     # Larsen, Sønderby, Larochelle, Winther 2016, arXiv 1512.09300, Algorithm 1.
     "vaegan": Entry(VAEGANConfig, make_vaegan),
+    # Rosca et al. 2017, arXiv 1706.04987, eq. 8 and Algorithm 1.
+    "alpha_gan": Entry(AlphaGANConfig, make_alpha_gan),
+    # Ulyanov, Vedaldi, Lempitsky 2017, arXiv 1704.02304 (Rosca et al.'s AGE baseline).
+    "age": Entry(AGEConfig, make_age),
 }
 MODEL_NAMES = tuple(REGISTRY)
 
@@ -132,6 +138,8 @@ def build_model(name: str, config, data_info, *, axis_name: str | None = "data")
 
 __all__ = [
     "ADAConfig",
+    "AGEConfig",
+    "AlphaGANConfig",
     "GANConfig",
     "InfoGANConfig",
     "MODEL_NAMES",
