@@ -7,6 +7,8 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from unigen_jax.errors import UserInputError
+from unigen_jax.models.aae import AAEConfig, make_aae
+from unigen_jax.models.ali import ALIConfig, make_ali
 from unigen_jax.models.gan import GANConfig, make_gan
 from unigen_jax.models.infogan import InfoGANConfig, make_infogan
 from unigen_jax.models.spec import ModelSpec, Phase
@@ -76,6 +78,10 @@ REGISTRY = {
     "aasvae": Entry(SVAEConfig, make_svae, {"adversary_activated": True}),
     # Hinton, Dayan, Frey, Neal 1995; Hu et al. 2017, arXiv 1706.00550, eq. 10.
     "wake_sleep": Entry(WakeSleepConfig, make_wake_sleep),
+    # Makhzani et al. 2015, arXiv 1511.05644; Su 2018, arXiv 1807.05936, eqs. 27-34.
+    "aae": Entry(AAEConfig, make_aae),
+    # Dumoulin et al. 2016, arXiv 1606.00704; Donahue et al. 2016 (BiGAN); Su eqs. 38-43.
+    "ali": Entry(ALIConfig, make_ali),
 }
 MODEL_NAMES = tuple(REGISTRY)
 
@@ -123,6 +129,8 @@ def build_model(name: str, config, data_info, *, axis_name: str | None = "data")
 
 
 __all__ = [
+    "AAEConfig",
+    "ALIConfig",
     "GANConfig",
     "InfoGANConfig",
     "MODEL_NAMES",
