@@ -15,8 +15,8 @@ generator (decoder) G and a code discriminator C(z) (`nets.MLPDiscriminator` on 
          z = mean(x) + exp(log_variance(x) / 2) * eps      `stochastic_encoder`: Makhzani et
                                                             al.'s Gaussian posterior, sampled
                                                             by reparameterisation)
-  C:     min  E_{z ~ N(0, I)}[-log C(z)] + E_x[-log(1 - C(E(x)))]      (Su eq. 30, with Su's
-         D(z) = 1 - C(z); the logistic loss, prior samples "real", codes "fake")
+  C:     min  E_{z ~ N(0, I)}[-log C(z)] + E_x[-log(1 - C(E(x)))]      (Su eq. 30, where
+         Su's D(z) = p(y=0|z) is C: the logistic loss, prior samples "real", codes "fake")
   E, G:  min  E_x[ -log C(E(x)) + lambda * ||x - G(E(x))||^2 ]            (Su eq. 34)
 
 Weighting: lambda (`reconstruction_weight`) multiplies the squared error summed over the data

@@ -25,7 +25,10 @@ that a pair comes from the encoder's joint q(x, z) = p_data(x) q(z|x).
 E(x) is the encoder's mean by default (`stochastic_encoder=False`: BiGAN's deterministic
 encoder, Donahue et al. Section 3), or a reparameterised sample of its Gaussian q(z|x)
 (`stochastic_encoder=True`: ALI, Dumoulin et al. Section 2.2 and Appendix A). G is
-deterministic, x = G(z) (images through a sigmoid, vectors as they are). Both E+G terms are the
+deterministic, x = G(z) (images through a sigmoid, vectors as they are). A deterministic encoder
+maps the data onto a set of the data's own dimension, which D can tell from N(0, I) by z alone
+when latent_dim exceeds it (2-D mixtures with the default 64): use a latent_dim near the data's
+dimension there, or the stochastic encoder. Both E+G terms are the
 means over the batch; E and G take one step together on their sum (each term depends on one
 of them), after D's step. Each phase draws its own noise.
 
