@@ -7,8 +7,10 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from unigen_jax.errors import UserInputError
+from unigen_jax.models.aae import AAEConfig, make_aae
 from unigen_jax.models.ada import ADAConfig, make_ada
 from unigen_jax.models.age import AGEConfig, make_age
+from unigen_jax.models.ali import ALIConfig, make_ali
 from unigen_jax.models.alpha_gan import AlphaGANConfig, make_alpha_gan
 from unigen_jax.models.gan import GANConfig, make_gan
 from unigen_jax.models.infogan import InfoGANConfig, make_infogan
@@ -90,6 +92,10 @@ REGISTRY = {
     "alpha_gan": Entry(AlphaGANConfig, make_alpha_gan),
     # Ulyanov, Vedaldi, Lempitsky 2017, arXiv 1704.02304 (Rosca et al.'s AGE baseline).
     "age": Entry(AGEConfig, make_age),
+    # Makhzani et al. 2015, arXiv 1511.05644; Su 2018, arXiv 1807.05936, eqs. 27-34.
+    "aae": Entry(AAEConfig, make_aae),
+    # Dumoulin et al. 2016, arXiv 1606.00704; Donahue et al. 2016 (BiGAN); Su eqs. 38-43.
+    "ali": Entry(ALIConfig, make_ali),
 }
 MODEL_NAMES = tuple(REGISTRY)
 
@@ -140,6 +146,8 @@ __all__ = [
     "ADAConfig",
     "AGEConfig",
     "AlphaGANConfig",
+    "AAEConfig",
+    "ALIConfig",
     "GANConfig",
     "InfoGANConfig",
     "MODEL_NAMES",

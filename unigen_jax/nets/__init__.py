@@ -18,6 +18,7 @@ from unigen_jax.nets.dcgan import (
     dcgan_generator_layout,
 )
 from unigen_jax.nets.heads import DiscriminatorClassifier, InfoGANQHead
+from unigen_jax.nets.joint import JointDiscriminator
 from unigen_jax.nets.mlp import MLPDiscriminator, MLPEncoder, MLPGenerator
 from unigen_jax.nets.sbn import SigmoidBeliefNet
 from unigen_jax.nets.strided_conv import FastConv, strided_conv
@@ -33,6 +34,7 @@ __all__ = [
     "FastConvTranspose",
     "InfoGANQHead",
     "MLPClassifier",
+    "JointDiscriminator",
     "MLPDiscriminator",
     "MLPEncoder",
     "MLPFeatures",
