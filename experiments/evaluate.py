@@ -46,6 +46,12 @@ flags.DEFINE_integer(
     "dataset (experiments.train_classifier's default)",
 )
 flags.DEFINE_list("metrics", ["auto"], "metrics to compute (auto: all that apply)")
+flags.DEFINE_boolean(
+    "skip_inapplicable",
+    False,
+    "drop the --metrics that do not apply to the run's model (listed as not_applicable in "
+    "eval.json) instead of stopping: one list of metrics for the arms of a study",
+)
 flags.DEFINE_integer("num_samples", 5000, "samples drawn from the model")
 flags.DEFINE_integer("critic_steps", 500, "training steps of the independent critic")
 flags.DEFINE_integer("nll_samples", 1000, "importance samples k of the NLL estimate (<= 5000)")
@@ -67,6 +73,8 @@ def _requested(model, info) -> tuple[str, ...]:
     applicable = applicable_metrics(model, info)
     if FLAGS.metrics == ["auto"]:
         return applicable
+    if FLAGS.skip_inapplicable:
+        return tuple(name for name in FLAGS.metrics if name in applicable)
     for name in FLAGS.metrics:
         if name in LIKELIHOOD_METRICS + ("rmse",) and name not in applicable:
             raise UserInputError(
@@ -135,6 +143,7 @@ def main(argv):
         "model": run.model.name,
         "dataset": run.train_source.info.name,
         "split": FLAGS.split,
+        "not_applicable": [m for m in FLAGS.metrics if m != "auto" and m not in metrics],
         "classifier": None
         if classifier is None
         else {"path": classifier_dir, **classifier.metadata},

@@ -231,3 +231,20 @@ def test_train_classifier_bad_input_is_one_line(tmp_path, args, message):
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and message in lines[0], result.stderr
     assert not (tmp_path / "c").exists()
+
+
+def test_skip_inapplicable_drops_what_does_not_apply_and_says_so(workspace):
+    """A study asks every arm for the same metrics; a GAN on ring8 has no rmse."""
+    root, _ = workspace
+    result = _evaluate(
+        f"--workdir={root / 'ring'}",
+        "--metrics=mode_coverage,rmse",
+        "--skip_inapplicable",
+        "--num_samples=50",
+        "--split=test",
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    with open(root / "ring" / "eval.json") as f:
+        report = json.load(f)
+    assert set(report["metrics"]) == {"mode_coverage"}
+    assert report["not_applicable"] == ["rmse"]

@@ -75,7 +75,8 @@ class Runner:
         if os.path.exists(report_path):
             with open(report_path) as f:
                 report = json.load(f)
-            if all(metric in report.get("metrics", {}) for metric in metrics):
+            done = set(report.get("metrics", {})) | set(report.get("not_applicable", []))
+            if all(metric in done for metric in metrics):
                 return report
         run_flags = {
             "model": arm.model,
@@ -107,6 +108,8 @@ class Runner:
         ]
         if classifier:
             eval_args.append(f"--classifier={classifier}")
+        if len(metrics) > 1:  # an extra metric may not apply to every arm (the GAN's rmse)
+            eval_args.append("--skip_inapplicable")
         if not self.command("experiments.evaluate", eval_args, log) or self.dry_run:
             return None
         with open(report_path) as f:
@@ -116,7 +119,7 @@ class Runner:
 def _value(report, metric, key, which="model"):
     if report is None:
         return None
-    return report["metrics"][metric].get(which, {}).get(key)
+    return report["metrics"].get(metric, {}).get(which, {}).get(key)
 
 
 def _mean_std(values):
