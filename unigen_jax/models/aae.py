@@ -161,11 +161,12 @@ def make_aae(
         name=name,
         config=config,
         networks={
-            "encoder": common.encoder_net(
-                architecture, config.latent_dim, axis_name=axis_name, **shape_kwargs
-            ),
-            "generator": common.generator_net(
-                architecture, data_info.shape, axis_name=axis_name, **shape_kwargs
+            **common.autoencoder_nets(
+                architecture,
+                config.latent_dim,
+                data_info.shape,
+                axis_name=axis_name,
+                **shape_kwargs,
             ),
             "code_discriminator": networks.MLPDiscriminator(hidden=tuple(config.code_hidden_sizes)),
         },

@@ -171,11 +171,8 @@ def make_age(
         name=name,
         config=config,
         networks={
-            "encoder": common.encoder_net(
-                architecture, latent, axis_name=axis_name, **shape_kwargs
-            ),
-            "generator": common.generator_net(
-                architecture, data_info.shape, axis_name=axis_name, **shape_kwargs
+            **common.autoencoder_nets(
+                architecture, latent, data_info.shape, axis_name=axis_name, **shape_kwargs
             ),
         },
         init_args={"encoder": common.data_input, "generator": common.latent_input(latent)},

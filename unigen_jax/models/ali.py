@@ -184,11 +184,12 @@ def make_ali(
         name=name,
         config=config,
         networks={
-            "encoder": common.encoder_net(
-                architecture, config.latent_dim, axis_name=axis_name, **shape_kwargs
-            ),
-            "generator": common.generator_net(
-                architecture, data_info.shape, axis_name=axis_name, **shape_kwargs
+            **common.autoencoder_nets(
+                architecture,
+                config.latent_dim,
+                data_info.shape,
+                axis_name=axis_name,
+                **shape_kwargs,
             ),
             "discriminator": joint_discriminator_net(architecture, config, axis_name=axis_name),
         },

@@ -144,6 +144,15 @@ def encoder_net(architecture, latent_dim, *, base_features, hidden_sizes, axis_n
     return networks.MLPEncoder(latent_dim=latent_dim, hidden=tuple(hidden_sizes))
 
 
+def autoencoder_nets(architecture, latent_dim, data_shape, *, axis_name, **shape_kwargs):
+    """{"encoder": q(z|x) to `latent_dim`, "generator": z to data of `data_shape`}: the pair of
+    every model with an encoder (VAEs, AAE, ALI, alpha-GAN, AGE, VAE/GAN, SVAE)."""
+    return {
+        "encoder": encoder_net(architecture, latent_dim, axis_name=axis_name, **shape_kwargs),
+        "generator": generator_net(architecture, data_shape, axis_name=axis_name, **shape_kwargs),
+    }
+
+
 def latent_input(latent_dim: int):
     """init_args for a generator: a zero code per example of the example batch (for a
     class-conditional generator, latent_dim includes the one-hot label's size)."""

@@ -242,11 +242,8 @@ def make_svae(
         "classifier": networks.DiscriminatorClassifier(
             common.discriminator_net(architecture, **discriminator_kwargs), num_classes
         ),
-        "encoder": common.encoder_net(
-            architecture, latent_dim, axis_name=axis_name, **shape_kwargs
-        ),
-        "generator": common.generator_net(
-            architecture, data_info.shape, axis_name=axis_name, **shape_kwargs
+        **common.autoencoder_nets(
+            architecture, latent_dim, data_info.shape, axis_name=axis_name, **shape_kwargs
         ),
     }
     init_args = {

@@ -199,11 +199,8 @@ def make_vae(
         common.conditioned_data_input(num_classes) if config.conditional else common.data_input
     )
     networks = {
-        "encoder": common.encoder_net(
-            architecture, config.latent_dim, axis_name=axis_name, **shape_kwargs
-        ),
-        "generator": common.generator_net(
-            architecture, data_info.shape, axis_name=axis_name, **shape_kwargs
+        **common.autoencoder_nets(
+            architecture, config.latent_dim, data_info.shape, axis_name=axis_name, **shape_kwargs
         ),
     }
     init_args = {

@@ -186,11 +186,8 @@ def make_vaegan(
 
     shape_kwargs = dict(base_features=config.base_features, hidden_sizes=config.hidden_sizes)
     networks = {
-        "encoder": common.encoder_net(
-            architecture, config.latent_dim, axis_name=axis_name, **shape_kwargs
-        ),
-        "generator": common.generator_net(
-            architecture, data_info.shape, axis_name=axis_name, **shape_kwargs
+        **common.autoencoder_nets(
+            architecture, config.latent_dim, data_info.shape, axis_name=axis_name, **shape_kwargs
         ),
         "discriminator": common.discriminator_net(
             architecture,
