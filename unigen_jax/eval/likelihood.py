@@ -123,6 +123,27 @@ def _indices(start: int, batch_size: int) -> np.ndarray:
     return np.arange(start, start + batch_size, dtype=np.uint32)
 
 
+def _over_batches(compute, x, batch_size: int) -> np.ndarray:
+    """[n] float64: `compute(batch, indices)` -> [batch_size] on each padded batch of x, with
+    the padding dropped."""
+    values = []
+    for start, valid, batch in _batches(x, batch_size):
+        values.append(np.asarray(compute(batch, _indices(start, batch_size)), np.float64)[:valid])
+    return np.concatenate(values)
+
+
+def _nll_report(bounds: np.ndarray, num_samples: int) -> dict:
+    """The NLL result of per-example importance-weighted bounds L_k [n]."""
+    per_example = -bounds
+    nll, standard_error = _mean_and_standard_error(per_example)
+    return {
+        "nll": nll,
+        "standard_error": standard_error,
+        "num_samples": num_samples,
+        "per_example_nll": per_example,
+    }
+
+
 def _mean_and_standard_error(values: np.ndarray) -> tuple[float, float]:
     if values.size < 2:
         return float(values.mean()), float("nan")
@@ -273,26 +294,20 @@ def importance_weighted_nll(
     batch_size = min(_check_positive_int("batch_size", batch_size), _rows(x))
     encode = _as_pytree_fn("encode", encode)
     log_likelihood = _as_pytree_fn("log_likelihood", log_likelihood)
-    bounds = []
-    for start, valid, batch in _batches(x, batch_size):
-        bound = _iwae_batch(
+    bounds = _over_batches(
+        lambda batch, indices: _iwae_batch(
             encode,
             log_likelihood,
             batch,
-            _indices(start, batch_size),
+            indices,
             key,
             num_samples=num_samples,
             chunk_size=chunk_size,
-        )
-        bounds.append(np.asarray(bound, np.float64)[:valid])
-    per_example = -np.concatenate(bounds)
-    nll, standard_error = _mean_and_standard_error(per_example)
-    return {
-        "nll": nll,
-        "standard_error": standard_error,
-        "num_samples": num_samples,
-        "per_example_nll": per_example,
-    }
+        ),
+        x,
+        batch_size,
+    )
+    return _nll_report(bounds, num_samples)
 
 
 def _sample_keys(example_keys, sample_index):
@@ -340,11 +355,9 @@ def elbo_from_log_weights(log_weight, x, key, *, batch_size: int = 500) -> dict:
     x = _check_data(x)
     batch_size = min(_check_positive_int("batch_size", batch_size), _rows(x))
     log_weight = _as_pytree_fn("log_weight", log_weight)
-    values = []
-    for start, valid, batch in _batches(x, batch_size):
-        weights = _log_weights_batch(log_weight, batch, _indices(start, batch_size), key)
-        values.append(np.asarray(weights, np.float64)[:valid])
-    per_example = np.concatenate(values)
+    per_example = _over_batches(
+        lambda batch, indices: _log_weights_batch(log_weight, batch, indices, key), x, batch_size
+    )
     elbo, standard_error = _mean_and_standard_error(per_example)
     return {"elbo": elbo, "standard_error": standard_error, "per_example_elbo": per_example}
 
@@ -399,25 +412,14 @@ def importance_weighted_nll_from_log_weights(
     chunk_size = min(_check_positive_int("chunk_size", chunk_size), num_samples)
     batch_size = min(_check_positive_int("batch_size", batch_size), _rows(x))
     log_weight = _as_pytree_fn("log_weight", log_weight)
-    bounds = []
-    for start, valid, batch in _batches(x, batch_size):
-        bound = _iwae_from_log_weights_batch(
-            log_weight,
-            batch,
-            _indices(start, batch_size),
-            key,
-            num_samples=num_samples,
-            chunk_size=chunk_size,
-        )
-        bounds.append(np.asarray(bound, np.float64)[:valid])
-    per_example = -np.concatenate(bounds)
-    nll, standard_error = _mean_and_standard_error(per_example)
-    return {
-        "nll": nll,
-        "standard_error": standard_error,
-        "num_samples": num_samples,
-        "per_example_nll": per_example,
-    }
+    bounds = _over_batches(
+        lambda batch, indices: _iwae_from_log_weights_batch(
+            log_weight, batch, indices, key, num_samples=num_samples, chunk_size=chunk_size
+        ),
+        x,
+        batch_size,
+    )
+    return _nll_report(bounds, num_samples)
 
 
 @jax.jit
