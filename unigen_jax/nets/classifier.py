@@ -19,6 +19,15 @@ import jax
 from unigen_jax.nets._layers import flatten
 
 
+def _relu_layers(x: jax.Array, hidden: Sequence[int]) -> jax.Array:
+    """flatten -> [Dense -> ReLU] per hidden size, as layers `hidden_i` of the calling module
+    (call it from an `nn.compact` method)."""
+    h = flatten(x)
+    for i, size in enumerate(hidden):
+        h = nn.relu(nn.Dense(size, name=f"hidden_{i}")(h))
+    return h
+
+
 class ConvFeatures(nn.Module):
     """Images [batch, H, W, C] -> [Conv(5x5) -> ReLU -> MaxPool(2x2, /2)] per channel count ->
     flatten -> Dense(features) -> ReLU: features [batch, features].
@@ -61,10 +70,7 @@ class MLPFeatures(nn.Module):
     @nn.compact
     def __call__(self, x: jax.Array, *, train: bool) -> jax.Array:
         del train
-        h = flatten(x)
-        for i, size in enumerate(self.hidden):
-            h = nn.relu(nn.Dense(size, name=f"hidden_{i}")(h))
-        return nn.relu(nn.Dense(self.features, name="features")(h))
+        return nn.relu(nn.Dense(self.features, name="features")(_relu_layers(x, self.hidden)))
 
 
 class MLPClassifier(nn.Module):
@@ -84,7 +90,4 @@ class MLPClassifier(nn.Module):
     @nn.compact
     def __call__(self, x: jax.Array, *, train: bool) -> jax.Array:
         del train
-        h = flatten(x)
-        for i, size in enumerate(self.hidden):
-            h = nn.relu(nn.Dense(size, name=f"hidden_{i}")(h))
-        return nn.Dense(self.num_classes, name="logits")(h)
+        return nn.Dense(self.num_classes, name="logits")(_relu_layers(x, self.hidden))
