@@ -3,9 +3,9 @@
 No Flax and no state: `from unigen_jax import losses` imports only JAX. Every function is safe
 under `jit`, `vmap` and `grad`, keeps the floating dtype of its data (bfloat16 in, bfloat16
 out) and returns per-example values of shape [batch] that the caller reduces (except
-`empirical_gaussian_kl`, a statistic of the whole minibatch, which returns a scalar). Optional
-per-example weights are the keyword `weights` (discriminator losses: `real_weights` and
-`fake_weights`).
+`empirical_gaussian_kl` and `maximum_mean_discrepancy`, statistics of whole minibatches,
+which return scalars). Optional per-example weights are the keyword `weights` (discriminator
+losses: `real_weights` and `fake_weights`).
 
 GAN losses are to be minimised; the ELBO, the IWAE bound and the log-likelihoods are to be
 maximised (their negatives are losses).
@@ -27,6 +27,7 @@ from unigen_jax.losses._gan import (
 )
 from unigen_jax.losses._infogan import infogan_mutual_information_penalty
 from unigen_jax.losses._latent import empirical_gaussian_kl
+from unigen_jax.losses._mmd import MMD_KERNELS, maximum_mean_discrepancy
 from unigen_jax.losses._penalty import wasserstein_gradient_penalty
 from unigen_jax.losses._vae import (
     bernoulli_log_likelihood,
@@ -68,4 +69,7 @@ __all__ = [
     "empirical_gaussian_kl",
     # InfoGAN (Chen et al. 2016; Hu et al. 2017, eq. 5).
     "infogan_mutual_information_penalty",
+    # Two-sample statistics (Gretton et al. 2012; InfoVAE, Zhao et al. 2017).
+    "MMD_KERNELS",
+    "maximum_mean_discrepancy",
 ]

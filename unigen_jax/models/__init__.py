@@ -12,6 +12,7 @@ from unigen_jax.models.ada import ADAConfig, make_ada
 from unigen_jax.models.age import AGEConfig, make_age
 from unigen_jax.models.ali import ALIConfig, make_ali
 from unigen_jax.models.alpha_gan import AlphaGANConfig, make_alpha_gan
+from unigen_jax.models.em_gmm import EMConfig, make_em_gmm
 from unigen_jax.models.gan import GANConfig, make_gan
 from unigen_jax.models.infogan import InfoGANConfig, make_infogan
 from unigen_jax.models.spec import ModelSpec, Phase
@@ -96,6 +97,10 @@ REGISTRY = {
     "aae": Entry(AAEConfig, make_aae),
     # Dumoulin et al. 2016, arXiv 1606.00704; Donahue et al. 2016 (BiGAN); Su eqs. 38-43.
     "ali": Entry(ALIConfig, make_ali),
+    # Zhao, Song, Ermon 2017, arXiv 1706.02262 (MMD-VAE: alpha = 1, no per-example KL).
+    "infovae": Entry(VAEConfig, make_vae, {"divergence": "mmd", "beta": 0.0}),
+    # Su 2018, arXiv 1807.05936, eqs. 8-11 (EM: closed-form updates, no neural network).
+    "em_gmm": Entry(EMConfig, make_em_gmm),
 }
 MODEL_NAMES = tuple(REGISTRY)
 
@@ -148,6 +153,7 @@ __all__ = [
     "AlphaGANConfig",
     "AAEConfig",
     "ALIConfig",
+    "EMConfig",
     "GANConfig",
     "InfoGANConfig",
     "MODEL_NAMES",

@@ -160,6 +160,15 @@ class Networks:
         """Mean over the global batch of x (any stream's): x[batch, ...] -> [...]."""
         return self.batch_sum(x) / self._global_rows(x.shape[0])
 
+    def batch_gather(self, x: jax.Array) -> jax.Array:
+        """Every device's rows of x, in global-batch order (device 0's first):
+        x[batch, ...] -> [global batch, ...]; x itself on one device. For statistics of all
+        pairs of examples (an MMD's U-statistic); its gradient reaches each row's own device
+        (the transpose of the all-gather is a reduce-scatter)."""
+        if self._axis_name is None:
+            return x
+        return lax.all_gather(x, self._axis_name, axis=0, tiled=True)
+
     def batch_softmax(self, logits: jax.Array) -> jax.Array:
         """Softmax over the global batch: logits [batch] -> weights [batch] summing to 1 over
         every device's examples together (exp(l_i - max) / sum_j exp(l_j - max))."""

@@ -19,6 +19,7 @@ from unigen_jax.nets.dcgan import (
 )
 from unigen_jax.nets.heads import DiscriminatorClassifier, InfoGANQHead
 from unigen_jax.nets.joint import JointDiscriminator
+from unigen_jax.nets.mixture import GaussianMixture
 from unigen_jax.nets.mlp import MLPDiscriminator, MLPEncoder, MLPGenerator
 from unigen_jax.nets.sbn import SigmoidBeliefNet
 from unigen_jax.nets.strided_conv import FastConv, strided_conv
@@ -32,6 +33,7 @@ __all__ = [
     "DiscriminatorClassifier",
     "FastConv",
     "FastConvTranspose",
+    "GaussianMixture",
     "InfoGANQHead",
     "MLPClassifier",
     "JointDiscriminator",
