@@ -3,7 +3,8 @@
 No Flax and no state: `from unigen_jax import losses` imports only JAX. Every function is safe
 under `jit`, `vmap` and `grad`, keeps the floating dtype of its data (bfloat16 in, bfloat16
 out) and returns per-example values of shape [batch] that the caller reduces (except
-`empirical_gaussian_kl`, a statistic of the whole minibatch, which returns a scalar). Optional
+`empirical_gaussian_kl`, `feature_matching_generator_loss` and `consensus_regularizer`,
+statistics of the whole minibatch, which return scalars). Optional
 per-example weights are the keyword `weights` (discriminator losses: `real_weights` and
 `fake_weights`).
 
@@ -28,6 +29,11 @@ from unigen_jax.losses._gan import (
 from unigen_jax.losses._infogan import infogan_mutual_information_penalty
 from unigen_jax.losses._latent import empirical_gaussian_kl
 from unigen_jax.losses._penalty import wasserstein_gradient_penalty
+from unigen_jax.losses._stabilisers import (
+    consensus_regularizer,
+    feature_matching_generator_loss,
+    instance_noise_std,
+)
 from unigen_jax.losses._vae import (
     bernoulli_log_likelihood,
     diagonal_gaussian_log_density,
@@ -68,4 +74,8 @@ __all__ = [
     "empirical_gaussian_kl",
     # InfoGAN (Chen et al. 2016; Hu et al. 2017, eq. 5).
     "infogan_mutual_information_penalty",
+    # GAN stabilisers (Salimans et al. 2016; Sønderby et al. 2016; Mescheder et al. 2017).
+    "feature_matching_generator_loss",
+    "instance_noise_std",
+    "consensus_regularizer",
 ]

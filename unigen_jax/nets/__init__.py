@@ -19,6 +19,7 @@ from unigen_jax.nets.dcgan import (
 )
 from unigen_jax.nets.heads import DiscriminatorClassifier, InfoGANQHead
 from unigen_jax.nets.joint import JointDiscriminator
+from unigen_jax.nets.minibatch import MinibatchDiscrimination, minibatch_features
 from unigen_jax.nets.mlp import MLPDiscriminator, MLPEncoder, MLPGenerator
 from unigen_jax.nets.sbn import SigmoidBeliefNet
 from unigen_jax.nets.strided_conv import FastConv, strided_conv
@@ -34,6 +35,7 @@ __all__ = [
     "FastConvTranspose",
     "InfoGANQHead",
     "MLPClassifier",
+    "MinibatchDiscrimination",
     "JointDiscriminator",
     "MLPDiscriminator",
     "MLPEncoder",
@@ -42,5 +44,6 @@ __all__ = [
     "SigmoidBeliefNet",
     "conv_transpose",
     "dcgan_generator_layout",
+    "minibatch_features",
     "strided_conv",
 ]
