@@ -49,6 +49,10 @@ OPTIONS = [
     ("aasvae", {"labelled_fraction": 1.0}),  # every example labelled: no unlabelled stream
     ("alpha_gan", {"code_critic": "empirical_kl"}),  # Rosca et al. 2017, Appendix D
     ("em_gmm", {"init": "random"}),  # no initialise phase
+    ("gan", {"feature_matching": True}),  # Salimans et al. 2016, Section 3.1
+    ("gan", {"minibatch_kernels": 3}),  # Salimans et al. 2016, Section 3.2: global batch
+    ("gan", {"instance_noise": 0.1}),  # Sønderby et al. 2016
+    ("gan", {"consensus": 1.0}),  # Mescheder et al. 2017: double backprop, device mean
 ]
 CASES = [(name, {}) for name in models.MODEL_NAMES] + OPTIONS
 BATCH = 8

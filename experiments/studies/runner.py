@@ -55,7 +55,13 @@ class Runner:
         return code == 0
 
     def classifier(self) -> str | None:
-        if not any(metric in CLASSIFIER_METRICS for metric, _ in self.study.metrics):
+        # Mode coverage of images (stacked_mnist) reads the per-channel classifier's digits.
+        image_coverage = self.scale.dataset == "stacked_mnist" and any(
+            metric == "mode_coverage" for metric, _ in self.study.metrics
+        )
+        if not image_coverage and not any(
+            metric in CLASSIFIER_METRICS for metric, _ in self.study.metrics
+        ):
             return None
         if self.given_classifier:
             return os.path.abspath(self.given_classifier)

@@ -101,6 +101,8 @@ REGISTRY = {
     "infovae": Entry(VAEConfig, make_vae, {"divergence": "mmd", "beta": 0.0}),
     # Su 2018, arXiv 1807.05936, eqs. 8-11 (EM: closed-form updates, no neural network).
     "em_gmm": Entry(EMConfig, make_em_gmm),
+    # Heusel et al. 2017, arXiv 1706.08500 (TTUR): D's learning rate four times G's.
+    "ttur": Entry(GANConfig, make_gan, {"discriminator_lr": 4e-4, "generator_lr": 1e-4}),
 }
 MODEL_NAMES = tuple(REGISTRY)
 

@@ -19,6 +19,7 @@ from unigen_jax.nets.dcgan import (
 )
 from unigen_jax.nets.heads import DiscriminatorClassifier, InfoGANQHead
 from unigen_jax.nets.joint import JointDiscriminator
+from unigen_jax.nets.minibatch import MinibatchDiscrimination, minibatch_features
 from unigen_jax.nets.mixture import GaussianMixture
 from unigen_jax.nets.mlp import MLPDiscriminator, MLPEncoder, MLPGenerator
 from unigen_jax.nets.sbn import SigmoidBeliefNet
@@ -36,6 +37,7 @@ __all__ = [
     "GaussianMixture",
     "InfoGANQHead",
     "MLPClassifier",
+    "MinibatchDiscrimination",
     "JointDiscriminator",
     "MLPDiscriminator",
     "MLPEncoder",
@@ -44,5 +46,6 @@ __all__ = [
     "SigmoidBeliefNet",
     "conv_transpose",
     "dcgan_generator_layout",
+    "minibatch_features",
     "strided_conv",
 ]
