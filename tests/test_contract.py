@@ -40,6 +40,8 @@ OPTIONS = [
     ("aavae", {"conditional": True, "temperature": 3.0}),  # AA-CVAE
     ("aasvae", {"labelled_fraction": 1.0}),  # every example labelled: no unlabelled stream
     ("alpha_gan", {"code_critic": "empirical_kl"}),  # Rosca et al. 2017, Appendix D
+    ("asvae", {"flow_length": 2}),  # a planar-flow posterior (Pu et al. 2017, Section 5)
+    ("aavae", {"flow_length": 2}),  # the flow inside AA-VAE's weighted ELBO
 ]
 CASES = [(name, {}) for name in models.MODEL_NAMES] + OPTIONS
 BATCH = 8
