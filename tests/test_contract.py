@@ -53,6 +53,8 @@ OPTIONS = [
     ("gan", {"minibatch_kernels": 3}),  # Salimans et al. 2016, Section 3.2: global batch
     ("gan", {"instance_noise": 0.1}),  # Sønderby et al. 2016
     ("gan", {"consensus": 1.0}),  # Mescheder et al. 2017: double backprop, device mean
+    ("asvae", {"flow_length": 2}),  # a planar-flow posterior (Pu et al. 2017, Section 5)
+    ("aavae", {"flow_length": 2}),  # the flow inside AA-VAE's weighted ELBO
 ]
 CASES = [(name, {}) for name in models.MODEL_NAMES] + OPTIONS
 BATCH = 8

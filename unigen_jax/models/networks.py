@@ -204,6 +204,21 @@ class Networks:
             return x
         return lax.all_gather(x, self._axis_name, axis=0, tiled=True)
 
+    def batch_roll(self, x: jax.Array) -> jax.Array:
+        """x [batch, ...] with its rows moved one place along the GLOBAL batch: global row i
+        holds global row i - 1 (row 0 the last), so each example meets another example's
+        values, the same pairs on any device count (draws from a product of marginals, as
+        AS-VAE's q(x) q(z) pairs of data and another example's code)."""
+        rolled = jnp.roll(x, 1, axis=0)
+        if self._axis_name is None:
+            return rolled
+        devices = lax.axis_size(self._axis_name)
+        # Each device's last row becomes the next device's first (the last device's the first's).
+        incoming = lax.ppermute(
+            x[-1:], self._axis_name, perm=[(i, (i + 1) % devices) for i in range(devices)]
+        )
+        return jnp.concatenate([incoming, rolled[1:]], axis=0)
+
     def batch_softmax(self, logits: jax.Array) -> jax.Array:
         """Softmax over the global batch: logits [batch] -> weights [batch] summing to 1 over
         every device's examples together (exp(l_i - max) / sum_j exp(l_j - max))."""
