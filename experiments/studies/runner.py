@@ -27,6 +27,14 @@ def _flag_value(value) -> str:
     return str(value)
 
 
+def validation_fraction(study, scale) -> float:
+    """The validation share every run of `study` holds out at `scale`: the scale's, if it
+    sets one, else the study's."""
+    if scale.validation_fraction is not None:
+        return scale.validation_fraction
+    return study.validation_fraction
+
+
 def _slug(text: str) -> str:
     text = text.lower().replace("%", "pct")
     return "_".join("".join(c if c.isalnum() else " " for c in text).split())
@@ -85,8 +93,8 @@ class Runner:
             "batch_size": self.scale.batch_size,
             "seed": seed,
             **(
-                {"validation_fraction": self.study.validation_fraction}
-                if self.study.validation_fraction
+                {"validation_fraction": validation_fraction(self.study, self.scale)}
+                if validation_fraction(self.study, self.scale)
                 else {}
             ),
             **arm.run,

@@ -26,6 +26,9 @@ class Scale:
     config: Mapping[str, Any] = dataclasses.field(default_factory=dict)
     # `experiments.evaluate` flags of every evaluation at this scale ({"critic_steps": 200}).
     evaluate: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+    # The validation share at this scale, if not the study's (0: none, e.g. a cpu scale that
+    # cannot afford the validation scores of a Sweep; not with Selection arms).
+    validation_fraction: float | None = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -46,9 +49,10 @@ class Sweep:
     Every setting is trained with each of the scale's seeds and scored on test data; those
     scores give the quartiles (descriptive) and the best run (picked on TEST data, as Rosca et
     al. do: an optimistic figure, labelled so). When the study holds out a validation share
-    (`Study.validation_fraction`), every run is also scored on it by the study's main metric,
-    and the setting with the best mean there is the arm's chosen one: the row's values are
-    its seeds' test scores (as `Selection` does for one field).
+    (`Study.validation_fraction`, or the scale's), every run is also scored on it by the
+    study's main metric, and the setting with the best mean there is the arm's chosen one: the
+    row's values are its seeds' test scores (as `Selection` does for one field); without one,
+    the row's values are every run's.
 
     Attributes:
       settings: the `--config.FIELD=VALUE` overrides of each setting, over the arm's config.

@@ -72,10 +72,10 @@ def run_arm(runner, study, scale, arm, settings, arm_dir, config, classifier, ro
     on it by the study's main metric; fills `row`: "sweep" (the runs, the choice, the
     summaries) and, as for any arm, "values", "also", "real", "chosen" (the chosen setting's
     seeds; every run without a validation share). `save()`, if given, after each run."""
-    from experiments.studies.runner import _also_name, _slug, _value
+    from experiments.studies.runner import _also_name, _slug, _value, validation_fraction
 
     names = [_also_name(*pair) for pair in study.metrics]
-    validate = bool(study.validation_fraction)
+    validate = bool(validation_fraction(study, scale))
     labels = [setting_label(setting) for setting in settings]
     row["sweep"] = {"settings": labels, "runs": [], "chosen": None, "summary": {}}
     real = {}
