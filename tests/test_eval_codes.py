@@ -1,11 +1,14 @@
 """The encoder-code statistics (Rosca et al. 2017, Appendix D, Figures 11-12), against numpy
 written directly here, a Monte Carlo correlation, and through `eval.runner.evaluate`."""
 
+import json
+
 import jax
 import numpy as np
 import pytest
 
 from unigen_jax import data, models
+from unigen_jax.errors import UserInputError
 from unigen_jax.eval import codes, runner
 from unigen_jax.train import create_train_state
 
@@ -92,3 +95,28 @@ def test_evaluate_reports_the_encoders_code_statistics_of_the_test_data():
     assert entry["real"]["num_codes"] == len(x)
     assert entry["real"]["mean_abs_mean"] < 0.1
     assert entry["real"]["mean_variance"] == pytest.approx(1, abs=0.1)
+
+
+def test_plot_codes_draws_the_statistics_of_eval_files(tmp_path):
+    """experiments.plot_codes reads what evaluate writes (Figures 11-12 side by side)."""
+    from experiments import plot_codes
+
+    stats = codes.code_statistics(np.random.default_rng(3).normal(size=(40, 4)))
+    entry = {
+        "model": {k: v for k, v in stats.items() if np.ndim(v) == 0},
+        "settings": {
+            "per_dimension_mean": stats["per_dimension_mean"].tolist(),
+            "per_dimension_variance": stats["per_dimension_variance"].tolist(),
+            "correlation": stats["correlation"].tolist(),
+        },
+    }
+    path = tmp_path / "eval.json"
+    path.write_text(json.dumps({"metrics": {"code_statistics": entry}}))
+    loaded = plot_codes.load(str(path))
+    np.testing.assert_array_equal(loaded["correlation"], stats["correlation"])
+    out = tmp_path / "codes.png"
+    plot_codes.plot([loaded, loaded], ["a", "b"], str(out))
+    assert out.read_bytes()[:4] == b"\x89PNG"
+    (tmp_path / "gan.json").write_text(json.dumps({"metrics": {}}))
+    with pytest.raises(UserInputError, match="no code_statistics"):
+        plot_codes.load(str(tmp_path / "gan.json"))
