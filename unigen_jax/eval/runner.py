@@ -471,7 +471,7 @@ def evaluate(
     if code_fn is not None:
 
         @jax.jit
-        def encode(state, batch):  # params as arguments, not constants in the program
+        def codes_of(state, batch):  # params as arguments, not constants in the program
             handle = run.model.inference_networks(
                 state.params,
                 state.batch_stats,
@@ -487,7 +487,7 @@ def evaluate(
                 {k: v[i : i + SAMPLE_BATCH] for k, v in test_batch.items()}
                 for i in range(0, len(test_x), SAMPLE_BATCH)
             ]
-            found = np.concatenate([np.asarray(encode(run.state, c)) for c in chunks])
+            found = np.concatenate([np.asarray(codes_of(run.state, c)) for c in chunks])
             prior = np.random.default_rng(seed).standard_normal(found.shape)
             stats = codes.code_statistics(found)
             record(
