@@ -27,6 +27,10 @@ def _flag_value(value) -> str:
     return str(value)
 
 
+def _report_name(split: str) -> str:
+    return "eval.json" if split == "test" else f"eval_{split}.json"
+
+
 def validation_fraction(study, scale) -> float:
     """The validation share every run of `study` holds out at `scale`: the scale's, if it
     sets one, else the study's."""
@@ -114,8 +118,7 @@ class Runner:
     def saved_report(self, workdir: str, split: str, metrics=None):
         """The run's eval report on `split` if it holds every metric of `metrics` ((metric,
         key) pairs; default the study's), else None."""
-        name = "eval.json" if split == "test" else f"eval_{split}.json"
-        report_path = os.path.join(workdir, name)
+        report_path = os.path.join(workdir, _report_name(split))
         if not os.path.exists(report_path):
             return None
         with open(report_path) as f:
@@ -145,8 +148,7 @@ class Runner:
         log = os.path.join(workdir, "run.log")
         if not self.command("experiments.evaluate", eval_args, log) or self.dry_run:
             return None
-        name = "eval.json" if split == "test" else f"eval_{split}.json"
-        with open(os.path.join(workdir, name)) as f:
+        with open(os.path.join(workdir, _report_name(split))) as f:
             return json.load(f)
 
 
