@@ -169,7 +169,8 @@ def report_lines(study, rows) -> list[str]:
 def box_plot(study, rows, path: str, *, log=print) -> bool:
     """Writes a PNG of one panel per metric: a box (quartiles, whiskers to the extremes) of
     every sweep run per arm, the runs as dots, the chosen setting's runs filled, the value on
-    real data dashed. False (and a log line) without matplotlib or without runs."""
+    real data (for code statistics: prior draws) dashed. False (and a log line) without
+    matplotlib or without runs."""
     try:
         import matplotlib
 
@@ -206,12 +207,16 @@ def box_plot(study, rows, path: str, *, log=print) -> bool:
         ax.set_xticks(range(1, len(labels) + 1), labels, rotation=30, ha="right", fontsize=8)
         real = next((r for r in reals if r is not None), None)
         if real is not None:
-            ax.axhline(real, ls="--", color="grey", lw=1, label="real test data")
+            ax.axhline(real, ls="--", color="grey", lw=1, label="real data")
             ax.legend(fontsize=7)
         ax.set_title(f"{name} ({study.goal(*name.split('.', 1))})", fontsize=9)
     for ax in list(axes.flat)[len(panels) :]:
         ax.axis("off")
-    figure.suptitle(f"{study.name}: every sweep run (filled: the setting chosen on validation)")
+    chosen = any(row["sweep"]["chosen"] for row in swept)
+    figure.suptitle(
+        f"{study.name}: every sweep run"
+        + (" (filled: the setting chosen on validation)" if chosen else " (test data)")
+    )
     figure.tight_layout()
     os.makedirs(os.path.dirname(path), exist_ok=True)
     figure.savefig(path, dpi=90)
