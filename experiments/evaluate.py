@@ -13,6 +13,8 @@ the same metrics on real test data beside the model's:
   with an encoder: test ELBO, importance-weighted NLL, reconstruction RMSE (a Gaussian
                    encoder, or any proposal q(h|x) through log importance weights:
                    wake-sleep's recognition net)
+                   + the codes' per-dimension mean and variance and their correlation
+                   (`code_statistics`, Rosca et al. 2017 Figures 11-12), beside N(0, I) draws
 
 The image scores use the project's classifier of the run's dataset: `--classifier=DIR` (from
 `experiments.train_classifier`), or by default the one in the per-user cache

@@ -217,5 +217,7 @@ def test_resume_is_bit_identical_and_the_run_evaluates(case, tmp_path, digits_cl
         assert "conditional_accuracy" in results
     if loaded.model.encode_fn is not None:
         assert {"elbo", "nll", "rmse"} <= set(results)
+    if runner.code_function(loaded.model) is not None:
+        assert "code_statistics" in results
     if loaded.model.classify_fn is not None:
         assert "classification_accuracy" in results
