@@ -13,7 +13,9 @@ from typing import Any
 class Scale:
     """Settings of one scale: the dataset, the training length, the seeds, the samples, and
     `config`: `--config.FIELD=VALUE` overrides of every arm at this scale (an arm's own config
-    wins), for settings that depend on the scale (a schedule's length, the architecture)."""
+    wins), for settings that depend on the scale (a schedule's length, the architecture).
+    `at_steps`: steps (besides the last) at which every run is also scored, for studies of a
+    metric along training (experiments.studies.trajectory)."""
 
     dataset: str
     steps: int
@@ -21,6 +23,7 @@ class Scale:
     num_samples: int = 5000
     batch_size: int = 64
     config: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+    at_steps: tuple[int, ...] = ()
 
 
 @dataclasses.dataclass(frozen=True)
