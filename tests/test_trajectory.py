@@ -127,7 +127,8 @@ def test_a_trajectory_study_keeps_scores_and_aggregates_each_step(tmp_path):
 
 def test_su2018_compares_the_gan_with_and_without_the_regulariser_along_training():
     study = STUDIES["su2018_stability"]
-    assert [arm.model for arm in study.arms] == ["gan", "su_gan"]
+    assert [arm.model for arm in study.arms] == ["gan", "su_gan", "gan"]
+    assert study.arms[2].config == {"generator_steps": 2}  # su_gan's, without the regulariser
     assert study.metrics == (("inception_score", "mean"), ("diversity", "value"))
     for scale in study.scales.values():
         steps = trajectory.scored_steps(scale)
