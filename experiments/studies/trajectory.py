@@ -100,7 +100,7 @@ def trajectory_markdown(study, scale_name, scale, trajectory) -> str:
     names = [study_runner._also_name(*pair) for pair in study.metrics]
     columns = [(arm, name) for name in names for arm in trajectory["arms"]]
     lines = [
-        f"### {study.title}: along training",
+        f"### {study.title} (by training step)",
         "",
         f"Scale `{scale_name}`: {scale.dataset}, scored at steps "
         f"{', '.join(map(str, trajectory['steps']))} of {scale.steps} (batch "
