@@ -16,7 +16,9 @@ GOALS = ("max", "min", "real")
 class Scale:
     """Settings of one scale: the dataset, the training length, the seeds, the samples, and
     `config`: `--config.FIELD=VALUE` overrides of every arm at this scale (an arm's own config
-    wins), for settings that depend on the scale (a schedule's length, the architecture)."""
+    wins), for settings that depend on the scale (a schedule's length, the architecture).
+    `at_steps`: steps (besides the last) at which every run is also scored, for studies of a
+    metric along training (experiments.studies.trajectory)."""
 
     dataset: str
     steps: int
@@ -29,6 +31,7 @@ class Scale:
     # The validation share at this scale, if not the study's (0: none, e.g. a cpu scale that
     # cannot afford the validation scores of a Sweep; not with Selection arms).
     validation_fraction: float | None = None
+    at_steps: tuple[int, ...] = ()
 
 
 @dataclasses.dataclass(frozen=True)

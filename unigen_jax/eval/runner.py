@@ -36,8 +36,32 @@ class LoadedRun:
     test_source: Any  # the held-out data it is scored on (test or validation)
 
 
-def load_run(workdir: str, *, data_dir: str | None = None, split: str = "test") -> LoadedRun:
-    """The model and latest state of a training run (one-line errors for empty workdirs).
+def checkpoint_step(workdir: str, steps) -> int:
+    """The first of `steps` (None: the latest) if every one has a checkpoint in the run's
+    workdir; else one UserInputError line naming the steps that have one."""
+    checkpoint_dir = os.path.join(workdir, "checkpoints")
+    available = []
+    if os.path.isdir(checkpoint_dir):
+        checkpointer = Checkpointer(checkpoint_dir, read_only=True)
+        available = checkpointer.all_steps()
+        checkpointer.close()
+    if not available:
+        raise UserInputError(f"no checkpoint in {checkpoint_dir}; train the run first")
+    missing = [s for s in steps if s is not None and s not in available]
+    if missing:
+        raise UserInputError(
+            f"no checkpoint of step {', '.join(map(str, missing))} in {checkpoint_dir}; it has "
+            f"steps {', '.join(map(str, available))} (experiments.train "
+            "--keep_checkpoints_every=N keeps every multiple of N)"
+        )
+    return available[-1] if steps[0] is None else steps[0]
+
+
+def load_run(
+    workdir: str, *, data_dir: str | None = None, split: str = "test", step: int | None = None
+) -> LoadedRun:
+    """The model and the state of a training run at `step` (default: its latest checkpoint);
+    one-line errors for empty workdirs and for a step that has no checkpoint.
 
     `split` is the held-out data it is scored on: "test", or "validation" for a run trained
     with a validation share held out of its training split.
@@ -51,12 +75,8 @@ def load_run(workdir: str, *, data_dir: str | None = None, split: str = "test") 
         )
     with open(config_path) as f:
         config = json.load(f)
-    if not os.path.isdir(checkpoint_dir):
-        raise UserInputError(f"no checkpoint in {checkpoint_dir}; train the run first")
+    step = checkpoint_step(workdir, [step])
     checkpointer = Checkpointer(checkpoint_dir, read_only=True)
-    step = checkpointer.latest_step()
-    if step is None:
-        raise UserInputError(f"no checkpoint in {checkpoint_dir}; train the run first")
     hyperparameters = {
         k: tuple(v) if isinstance(v, list) else v for k, v in config["model_config"].items()
     }
