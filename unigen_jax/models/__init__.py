@@ -96,7 +96,8 @@ REGISTRY = {
     "aae": Entry(AAEConfig, make_aae),
     # Dumoulin et al. 2016, arXiv 1606.00704; Donahue et al. 2016 (BiGAN); Su eqs. 38-43.
     "ali": Entry(ALIConfig, make_ali),
-    # Heusel et al. 2017, arXiv 1706.08500 (TTUR): D's learning rate four times G's.
+    # Heusel et al. 2017, arXiv 1706.08500 (TTUR): D's learning rate four times G's (the pair
+    # SAGAN, Zhang et al. 2018, arXiv 1805.08318, adopted from it).
     "ttur": Entry(GANConfig, make_gan, {"discriminator_lr": 4e-4, "generator_lr": 1e-4}),
 }
 MODEL_NAMES = tuple(REGISTRY)
