@@ -1,5 +1,6 @@
 """Engine capabilities against independent computations: global-batch reductions across
-devices, IWGAN's weighted generator gradient, data streams and fresh batches, metric names."""
+devices, IWGAN's weighted generator gradient, data streams and fresh batches, metric names,
+a handle with other params inside a phase (double backprop)."""
 
 import dataclasses
 
@@ -11,6 +12,7 @@ from jax.sharding import PartitionSpec as P
 from scipy import special
 
 from unigen_jax import data, losses, models
+from unigen_jax import nets as networks
 from unigen_jax.data import DatasetInfo
 from unigen_jax.models.networks import Networks
 from unigen_jax.train import create_train_state, make_mesh
@@ -195,3 +197,26 @@ def test_the_trainer_feeds_a_second_stream_to_the_phases(tmp_path, monkeypatch):
     ) as steps:
         expected = [next(steps)["target"]["x"].mean() for _ in range(2)]
     np.testing.assert_allclose(logged, expected, rtol=1e-5, atol=1e-6)
+
+
+def test_a_handle_with_other_params_draws_the_same_noise_and_applies_them():
+    linear = networks.MLPGenerator(output_shape=(2,), hidden=())  # x W + b
+    x = np.ones((3, 4), np.float32)
+    params = linear.init(jax.random.PRNGKey(1), x, train=False)["params"]
+    other = jax.tree.map(lambda p: p + 1.0, params)
+    nets = Networks(
+        {"f": linear}, {"f": params}, {}, train=True, key=jax.random.PRNGKey(2), batch_size=3
+    )
+    z = nets.normal("z", (2,))
+    forked = nets.with_params({"f": other})
+    np.testing.assert_array_equal(forked.normal("z", (2,)), z)  # its own record of tags
+    for handle, p in ((forked, other), (nets, params)):
+        layer = p["output"]
+        expected = x @ np.asarray(layer["kernel"]) + np.asarray(layer["bias"])
+        np.testing.assert_allclose(handle("f", x), expected, rtol=1e-6)
+    # Across devices, the mean of per-device values (gradients) is the mean over devices.
+    values = np.arange(6, dtype=np.float32)
+    means = _on_two_devices(lambda n, v: jnp.broadcast_to(n.device_mean(v.sum()), v.shape), values)
+    np.testing.assert_allclose(means, np.full(6, (0 + 1 + 2 + 3 + 4 + 5) / 2), rtol=1e-6)
+    with pytest.raises(KeyError, match="unknown network"):
+        nets.with_params({"g": params})

@@ -102,7 +102,8 @@ REGISTRY = {
     "infovae": Entry(VAEConfig, make_vae, {"divergence": "mmd", "beta": 0.0}),
     # Su 2018, arXiv 1807.05936, eqs. 8-11 (EM: closed-form updates, no neural network).
     "em_gmm": Entry(EMConfig, make_em_gmm),
-    # Heusel et al. 2017, arXiv 1706.08500 (TTUR): D's learning rate four times G's.
+    # Heusel et al. 2017, arXiv 1706.08500 (TTUR): D's learning rate four times G's (the pair
+    # SAGAN, Zhang et al. 2018, arXiv 1805.08318, adopted from it).
     "ttur": Entry(GANConfig, make_gan, {"discriminator_lr": 4e-4, "generator_lr": 1e-4}),
     # Rezende & Mohamed 2015, arXiv 1505.05770, eqs. 10-15 (a planar flow of length 80, as
     # Pu et al. 2017, arXiv 1711.04915, Section 5, use on MNIST).
