@@ -487,27 +487,33 @@ def evaluate(
 
         computations["rmse"] = rmse
 
-    code_fn = code_function(run.model)
-    if code_fn is not None:
+    def over_test_batches(fn):
+        """fn(handle, batch) applied to the test data in chunks of SAMPLE_BATCH, jitted once
+        with the params as arguments (not constants in the program); the results joined."""
 
         @jax.jit
-        def codes_of(state, batch):  # params as arguments, not constants in the program
+        def apply(state, batch):
             handle = run.model.inference_networks(
                 state.params,
                 state.batch_stats,
                 key=jax.random.PRNGKey(seed),
                 batch_size=batch["x"].shape[0],
             )
-            return code_fn(handle, batch)
+            return fn(handle, batch)
+
+        chunks = [
+            {k: v[i : i + SAMPLE_BATCH] for k, v in test_batch.items()}
+            for i in range(0, len(test_x), SAMPLE_BATCH)
+        ]
+        return np.concatenate([np.asarray(apply(run.state, c)) for c in chunks])
+
+    code_fn = code_function(run.model)
+    if code_fn is not None:
 
         def code_statistics():
             # Rosca et al. 2017, Appendix D, Figures 11-12: the codes of the test data, beside
             # as many draws of N(0, I) (whose moments are also off 0 and 1 by ~1/sqrt(n)).
-            chunks = [
-                {k: v[i : i + SAMPLE_BATCH] for k, v in test_batch.items()}
-                for i in range(0, len(test_x), SAMPLE_BATCH)
-            ]
-            found = np.concatenate([np.asarray(codes_of(run.state, c)) for c in chunks])
+            found = over_test_batches(code_fn)
             prior = np.random.default_rng(seed).standard_normal(found.shape)
             stats = codes.code_statistics(found)
             record(
@@ -525,22 +531,8 @@ def evaluate(
 
     if run.model.classify_fn is not None and info.num_classes:
 
-        @jax.jit
-        def classify(state, batch):  # params as arguments, not constants in the program
-            handle = run.model.inference_networks(
-                state.params,
-                state.batch_stats,
-                key=jax.random.PRNGKey(seed),
-                batch_size=batch["x"].shape[0],
-            )
-            return run.model.classify_fn(handle, batch)
-
         def classification_accuracy():
-            chunks = [
-                {k: v[i : i + SAMPLE_BATCH] for k, v in test_batch.items()}
-                for i in range(0, len(test_x), SAMPLE_BATCH)
-            ]
-            logits = np.concatenate([np.asarray(classify(run.state, c)) for c in chunks])
+            logits = over_test_batches(run.model.classify_fn)
             predicted = np.argmax(logits, axis=-1)
             truth = real_test["label"]
             record(
