@@ -2,6 +2,7 @@
 against scikit-learn's GaussianMixture from the same start, the log-likelihood never
 decreasing, 1 and 2 devices agreeing, and ancestral samples against the mixture."""
 
+import dataclasses
 import warnings
 
 import jax
@@ -16,7 +17,7 @@ from unigen_jax.errors import UserInputError
 from unigen_jax.models import em_gmm
 from unigen_jax.nets.mixture import mixture_log_joint
 from unigen_jax.train import create_train_state, make_mesh, make_train_step, replicate
-from unigen_jax.train.step import shard_batch
+from unigen_jax.train.step import make_per_device_step, shard_batch
 
 NUM_POINTS = 1024  # a fixed subset of ring8: every step's batch is all of it (exact EM)
 
@@ -144,6 +145,28 @@ def test_log_likelihood_never_decreases_and_two_devices_agree():
     np.testing.assert_allclose(two_log_likelihoods, log_likelihoods[:3], rtol=1e-5)
     for a, b in zip(jax.tree.leaves(one.params), jax.tree.leaves(two.params), strict=True):
         np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
+
+
+def test_kmeans_plus_plus_seeds_one_mean_in_each_far_apart_cluster():
+    """With 4 tight clusters far apart, k-means++ draws each next mean from an uncovered one
+    (probability about 1 - 1e-6 each); 4 uniform draws would cover all 4 in 10% of seeds."""
+    centres = np.array([[-10.0, -10.0], [-10.0, 10.0], [10.0, -10.0], [10.0, 10.0]])
+    rng = np.random.default_rng(0)
+    x = (np.repeat(centres, 64, axis=0) + 0.01 * rng.normal(size=(256, 2))).astype(np.float32)
+    info = data.DatasetInfo("clusters", "vector", (2,), 0, 256)
+    config = models.make_config("em_gmm", num_components=4)
+    model = models.build_model("em_gmm", config, info, axis_name=None)
+    initialise = dataclasses.replace(model, phases=model.phases[:1])
+    assert initialise.phases[0].name == "initialise"
+    step = jax.jit(make_per_device_step(initialise, axis_name=None))
+    batch = {"x": x, "label": np.zeros(256, np.int32)}
+    for seed in range(10):
+        state, _ = step(create_train_state(model, batch, seed=seed), batch)
+        means = np.asarray(state.params["mixture"]["means"])
+        # Each mean is an example, and the 4 lie in 4 different clusters.
+        assert np.min(np.abs(means[:, None] - x[None]).sum(-1), axis=1).max() == 0.0
+        nearest = np.argmin(((means[:, None] - centres[None]) ** 2).sum(-1), axis=1)
+        assert sorted(nearest) == [0, 1, 2, 3], (seed, means)
 
 
 def test_samples_follow_the_mixture():
