@@ -1,8 +1,9 @@
 r"""Scores a training run: `python -m experiments.evaluate --workdir=W`.
 
-Loads the run's latest checkpoint, computes every metric that applies to its model and data,
-writes `eval.json` (each metric with its settings) into the workdir and prints a table, with
-the same metrics on real test data beside the model's:
+Loads the run's latest checkpoint (or `--step=N`'s, kept by `experiments.train
+--keep_checkpoints_every`), computes every metric that applies to its model and data, writes
+`eval.json` (`eval_step_NNNNNN.json` for --step; each metric with its settings) into the
+workdir and prints a table, with the same metrics on real test data beside the model's:
 
   images:          inception score, FID, KID (in the classifier's feature space; the
                    classifier's test accuracy and its own score on real data are reported),
@@ -13,6 +14,8 @@ the same metrics on real test data beside the model's:
   with an encoder: test ELBO, importance-weighted NLL, reconstruction RMSE (a Gaussian
                    encoder, or any proposal q(h|x) through log importance weights:
                    wake-sleep's recognition net)
+                   + the codes' per-dimension mean and variance and their correlation
+                   (`code_statistics`, Rosca et al. 2017 Figures 11-12), beside N(0, I) draws
 
 The image scores use the project's classifier of the run's dataset: `--classifier=DIR` (from
 `experiments.train_classifier`), or by default the one in the per-user cache
@@ -57,6 +60,13 @@ flags.DEFINE_integer("critic_steps", 500, "training steps of the independent cri
 flags.DEFINE_integer("nll_samples", 1000, "importance samples k of the NLL estimate (<= 5000)")
 flags.DEFINE_integer("nll_examples", 200, "test examples the NLL is averaged over")
 flags.DEFINE_integer("seed", 0, "seed of the samples and of the critic")
+flags.DEFINE_list(
+    "step",
+    None,
+    "score the checkpoint of this step (or of each of these, comma-separated, in one process) "
+    "instead of the latest, kept by experiments.train --keep_checkpoints_every; each report "
+    "is eval_step_NNNNNN.json (eval_step_NNNNNN_validation.json for --split=validation)",
+)
 flags.DEFINE_string("data_dir", None, "TFDS data directory (default: the run's)")
 flags.DEFINE_enum(
     "split",
@@ -89,12 +99,28 @@ def _requested(model, info) -> tuple[str, ...]:
     return tuple(FLAGS.metrics)
 
 
+def _steps() -> list[int | None]:
+    """The --step values as integers ([None]: the latest checkpoint)."""
+    if not FLAGS.step:
+        return [None]
+    try:
+        steps = [int(value) for value in FLAGS.step]
+    except ValueError:
+        raise UserInputError(
+            f"--step={','.join(FLAGS.step)}: give whole step numbers, e.g. --step=1000,2000"
+        ) from None
+    if min(steps) < 0:
+        raise UserInputError(f"--step must be >= 0, got {min(steps)}")
+    return list(dict.fromkeys(steps))
+
+
 def _check_flags():
     if not FLAGS.workdir:
         raise UserInputError("--workdir is required: the workdir of a training run")
     for name in ("num_samples", "nll_samples", "nll_examples", "classifier_steps"):
         if FLAGS[name].value <= 0:
             raise UserInputError(f"--{name} must be positive, got {FLAGS[name].value}")
+    _steps()
     if FLAGS.critic_steps < 0:
         raise UserInputError(f"--critic_steps must be >= 0, got {FLAGS.critic_steps}")
     if FLAGS.nll_samples > 5000:
@@ -123,20 +149,40 @@ def main(argv):
     _check_flags()
     from unigen_jax.eval import runner
 
-    run = runner.load_run(FLAGS.workdir, data_dir=FLAGS.data_dir, split=FLAGS.split)
-    metrics = _requested(run.model, run.train_source.info)
+    steps = _steps()
+    if steps != [None]:  # every step checked before any is scored
+        runner.checkpoint_step(FLAGS.workdir, steps)
     classifier, classifier_dir = None, None
-    needs_classifier = ("inception_score", "fid", "kid", "mode_coverage", "conditional_accuracy")
-    if any(m in metrics for m in needs_classifier) and (run.train_source.info.kind == "image"):
-        classifier, classifier_dir = runner.load_checked_classifier(
-            FLAGS.classifier,
-            run.train_source.info,
-            data_dir=FLAGS.data_dir or run.config.get("data_dir"),
-            train_steps=FLAGS.classifier_steps,
-            log=print,
+    failed = []
+    for step in steps:
+        run = runner.load_run(FLAGS.workdir, data_dir=FLAGS.data_dir, split=FLAGS.split, step=step)
+        metrics = _requested(run.model, run.train_source.info)
+        needs = ("inception_score", "fid", "kid", "mode_coverage", "conditional_accuracy")
+        image = run.train_source.info.kind == "image"
+        if classifier is None and image and any(m in metrics for m in needs):
+            classifier, classifier_dir = runner.load_checked_classifier(
+                FLAGS.classifier,
+                run.train_source.info,
+                data_dir=FLAGS.data_dir or run.config.get("data_dir"),
+                train_steps=FLAGS.classifier_steps,
+                log=print,
+            )
+        failed += _score(run, metrics, step, classifier, classifier_dir, runner)
+    if failed:
+        path, failures, done = failed[0]
+        first = failures[0]
+        raise PartialFailure(
+            f"{len(failures)} metric(s) failed ({', '.join(f.metric for f in failures)}); "
+            f"{first.metric}: {first.reason}; the {done} others and the tracebacks "
+            f"are in {path}" + (f" ({len(failed)} reports failed)" if len(failed) > 1 else "")
         )
-    name = "eval.json" if FLAGS.split == "test" else f"eval_{FLAGS.split}.json"
-    path = os.path.join(FLAGS.workdir, name)
+
+
+def _score(run, metrics, step, classifier, classifier_dir, runner) -> list:
+    """Scores one loaded run into its report; [(path, failures, number done)] if any failed."""
+    from unigen_jax.train.workdir import eval_report_name
+
+    path = os.path.join(FLAGS.workdir, eval_report_name(FLAGS.split, step))
     report = {
         "workdir": os.path.abspath(FLAGS.workdir),
         "step": run.step,
@@ -179,13 +225,7 @@ def main(argv):
     print(f"{run.model.name} on {run.train_source.info.name} at step {run.step}:")
     print(_table(results))
     print(f"wrote {path}")
-    if failures:
-        first = failures[0]
-        raise PartialFailure(
-            f"{len(failures)} metric(s) failed ({', '.join(f.metric for f in failures)}); "
-            f"{first.metric}: {first.reason}; the {len(results)} others and the tracebacks "
-            f"are in {path}"
-        )
+    return [(path, failures, len(results))] if failures else []
 
 
 if __name__ == "__main__":

@@ -9,7 +9,9 @@ validation share and keep the best by the study's metric on that validation data
 The study is resumable: each run is a workdir, a finished run (its eval file written) is
 skipped, and `results.json` and `REPORT.md` are rewritten as each run ends, under
 `--workdir/STUDY/SCALE/`. Scales: `cpu` (offline data, about an hour on 2 CPU cores) and
-`paper` (the paper's TFDS data and settings, for an accelerator).
+`paper` (the paper's TFDS data and settings, for an accelerator). A study whose scale has
+`at_steps` also scores each run at those steps and writes the metrics against the step
+(TRAJECTORY.md, trajectory.png; experiments.studies.trajectory).
 
   --study      one of the studies below (--help lists them)
   --scale      cpu | paper
@@ -24,6 +26,7 @@ from absl import flags
 from experiments import _cli
 from experiments.studies import STUDIES
 from experiments.studies.runner import run_study
+from experiments.studies.trajectory import run_trajectory_study
 from unigen_jax.errors import UserInputError
 
 FLAGS = flags.FLAGS
@@ -49,8 +52,11 @@ def main(argv):
         raise UserInputError(
             f"--study={FLAGS.study!r} is not a study; choose one of: {', '.join(STUDIES)}"
         )
-    run_study(
-        STUDIES[FLAGS.study],
+    study = STUDIES[FLAGS.study]
+    # A study scored along training (Scale.at_steps): also its trajectory table and curves.
+    run = run_trajectory_study if study.scales[FLAGS.scale].at_steps else run_study
+    run(
+        study,
         FLAGS.scale,
         FLAGS.workdir,
         overrides={k: FLAGS[k].value for k in ("seeds", "steps", "num_samples")},

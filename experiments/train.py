@@ -1,7 +1,8 @@
 r"""Trains a model: `python -m experiments.train --model=gan --dataset=mnist5k --workdir=W`.
 
 Run settings: --model --dataset --workdir --steps --batch_size --seed (and --data_dir,
---num_devices, --steps_per_call, --log_every, --sample_every, --checkpoint_every).
+--num_devices, --steps_per_call, --log_every, --sample_every, --checkpoint_every,
+--keep_checkpoints_every).
 Running again on the same workdir resumes from its latest checkpoint.
 
 Model hyperparameters are the fields of the model's config dataclass, set as flax's and
@@ -68,6 +69,12 @@ flags.DEFINE_integer(
 flags.DEFINE_integer("log_every", 100, "log metrics every N steps (and at the last)")
 flags.DEFINE_integer("sample_every", 500, "write a sample grid every N steps (and at the last)")
 flags.DEFINE_integer("checkpoint_every", 1000, "checkpoint every N steps (and at the last)")
+flags.DEFINE_integer(
+    "keep_checkpoints_every",
+    0,
+    "also keep every checkpoint whose step is a multiple of N (a multiple of "
+    "--checkpoint_every), for `experiments.evaluate --step` along the run (0: only the newest 3)",
+)
 flags.DEFINE_float(
     "train_fraction",
     1.0,
@@ -149,6 +156,7 @@ def main(argv):
         log_every=RUN.log_every,
         sample_every=RUN.sample_every,
         checkpoint_every=RUN.checkpoint_every,
+        keep_checkpoints_every=RUN.keep_checkpoints_every,
         train_fraction=RUN.train_fraction,
         validation_fraction=RUN.validation_fraction,
     )

@@ -100,6 +100,7 @@ def test_sample_and_reconstruct_are_the_decoder_on_prior_and_mean_codes():
     np.testing.assert_allclose(
         reconstructions, special.expit(apply("generator", mean.astype(np.float32))), rtol=1e-5
     )
+    np.testing.assert_allclose(model.code_fn(handle, batch), mean, rtol=1e-5)  # code statistics
     assert model.encode_fn is None and model.log_likelihood_fn is None
     metrics = runner.applicable_metrics(model, IMAGES)
     assert "rmse" in metrics and "elbo" not in metrics and "nll" not in metrics

@@ -112,6 +112,8 @@ def test_samples_come_from_the_sphere_and_reconstructions_through_it(age):
     np.testing.assert_allclose(
         model.reconstruct_fn(inference(), batch), decode(encode(batch["x"])), rtol=1e-5
     )
+    # The codes that `code_statistics` reads: E(x) on the sphere.
+    np.testing.assert_allclose(model.code_fn(inference(), batch), encode(batch["x"]), rtol=1e-6)
 
 
 @pytest.mark.parametrize(

@@ -182,6 +182,7 @@ def test_reconstruct_is_the_generator_on_the_encoder_mean():
     np.testing.assert_allclose(
         model.reconstruct_fn(handle, batch), apply("generator", mean), rtol=1e-6
     )
+    np.testing.assert_allclose(model.code_fn(handle, batch), mean, rtol=1e-6)  # code statistics
     assert model.encode_fn is None and model.log_likelihood_fn is None
 
 

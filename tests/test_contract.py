@@ -49,6 +49,12 @@ OPTIONS = [
     ("aasvae", {"labelled_fraction": 1.0}),  # every example labelled: no unlabelled stream
     ("alpha_gan", {"code_critic": "empirical_kl"}),  # Rosca et al. 2017, Appendix D
     ("em_gmm", {"init": "random"}),  # no initialise phase
+    ("gan", {"feature_matching": True}),  # Salimans et al. 2016, Section 3.1
+    ("gan", {"minibatch_kernels": 3}),  # Salimans et al. 2016, Section 3.2: global batch
+    ("gan", {"instance_noise": 0.1}),  # Sønderby et al. 2016
+    ("gan", {"consensus": 1.0}),  # Mescheder et al. 2017: double backprop, device mean
+    ("asvae", {"flow_length": 2}),  # a planar-flow posterior (Pu et al. 2017, Section 5)
+    ("aavae", {"flow_length": 2}),  # the flow inside AA-VAE's weighted ELBO
 ]
 CASES = [(name, {}) for name in models.MODEL_NAMES] + OPTIONS
 BATCH = 8
@@ -211,5 +217,7 @@ def test_resume_is_bit_identical_and_the_run_evaluates(case, tmp_path, digits_cl
         assert "conditional_accuracy" in results
     if loaded.model.encode_fn is not None:
         assert {"elbo", "nll", "rmse"} <= set(results)
+    if runner.code_function(loaded.model) is not None:
+        assert "code_statistics" in results
     if loaded.model.classify_fn is not None:
         assert "classification_accuracy" in results

@@ -41,7 +41,7 @@ def workspace(tmp_path_factory):
             batch_size=8,
             log_every=2,
             sample_every=2,
-            checkpoint_every=2,
+            checkpoint_every=1,  # steps 1 and 2 kept: experiments.evaluate --step
         )
         config = {"latent_dim": 2}
         if dataset != "ring8":
@@ -248,3 +248,40 @@ def test_skip_inapplicable_drops_what_does_not_apply_and_says_so(workspace):
         report = json.load(f)
     assert set(report["metrics"]) == {"mode_coverage"}
     assert report["not_applicable"] == ["rmse"]
+
+
+def test_evaluate_step_scores_each_kept_checkpoint_into_its_own_report(workspace):
+    root, _ = workspace
+    args = [
+        f"--workdir={root / 'gan'}",
+        "--metrics=diversity,fid",
+        f"--classifier={root / 'classifier'}",
+    ]
+    latest = _evaluate(*args, *SMALL)
+    assert latest.returncode == 0, latest.stderr[-3000:]
+    with open(root / "gan" / "eval.json") as f:
+        latest_report = json.load(f)
+    result = _evaluate(*args, *SMALL, "--step=1,2")
+    assert result.returncode == 0, result.stderr[-3000:]
+    reports = {}
+    for step in (1, 2):
+        with open(root / "gan" / f"eval_step_{step:06d}.json") as f:
+            reports[step] = json.load(f)
+        assert reports[step]["step"] == step
+    with open(root / "gan" / "eval.json") as f:
+        assert json.load(f) == latest_report  # not clobbered
+    # Step 2 is the latest checkpoint: the same samples, the same scores; step 1 is another
+    # state, whose samples differ.
+    assert reports[2]["metrics"] == latest_report["metrics"]
+    assert reports[1]["metrics"]["fid"]["model"] != reports[2]["metrics"]["fid"]["model"]
+
+
+def test_evaluate_step_without_a_checkpoint_names_the_steps_that_exist(workspace):
+    root, _ = workspace
+    before = sorted(os.listdir(root / "gan"))
+    result = _evaluate(f"--workdir={root / 'gan'}", "--step=2,7", *SMALL)
+    assert result.returncode == 2, result.stderr[-2000:]
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "no checkpoint of step 7" in lines[0], result.stderr
+    assert "it has steps 1, 2" in lines[0]
+    assert sorted(os.listdir(root / "gan")) == before  # nothing scored, nothing written

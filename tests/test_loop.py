@@ -1,5 +1,6 @@
 """The training loop: workdir contract, bit-identical resume, SIGTERM."""
 
+import dataclasses
 import json
 import os
 import signal
@@ -8,8 +9,10 @@ import sys
 
 import jax
 import numpy as np
+import pytest
 
 from unigen_jax import data, models
+from unigen_jax.errors import UserInputError
 from unigen_jax.train.checkpoint import Checkpointer
 from unigen_jax.train.loop import RunConfig, train
 from unigen_jax.train.state import create_train_state
@@ -137,3 +140,29 @@ def test_one_step_of_the_whole_trainer_on_a_tfds_dataset(tmp_path):
     assert metrics["step"] == 2 and np.isfinite(metrics["loss"])
     with open(tmp_path / "config.json") as f:
         assert json.load(f)["data"]["shape"] == [32, 32, 3]
+
+
+def test_keep_checkpoints_every_keeps_each_multiple_beside_the_newest_three(tmp_path):
+    run, config = _tiny(tmp_path / "kept", 7)
+    run = dataclasses.replace(run, checkpoint_every=1, keep_checkpoints_every=2)
+    train(run, config, log=lambda _: None)
+    checkpointer = Checkpointer(str(tmp_path / "kept" / "checkpoints"))
+    assert checkpointer.all_steps() == [2, 4, 5, 6, 7]  # multiples of 2, and the newest 3
+    # The kept step-4 state is the final state of the same run trained for 4 steps.
+    short, _ = _tiny(tmp_path / "short", 4)
+    train(short, config, log=lambda _: None)
+    source = data.get_source(run.dataset)
+    template = create_train_state(
+        models.build_model(run.model, config, source.info), source.get(np.arange(2)), run.seed
+    )
+    kept = jax.device_get(checkpointer.restore(template, 4))
+    final = _final_state(tmp_path / "short", short, config)
+    assert int(kept.step) == 4
+    for x, y in zip(jax.tree.leaves(kept), jax.tree.leaves(final), strict=True):
+        np.testing.assert_array_equal(x, y)
+
+
+def test_keep_checkpoints_every_must_be_a_multiple_of_checkpoint_every(tmp_path):
+    run, _ = _tiny(tmp_path, 7)
+    with pytest.raises(UserInputError, match="must be a multiple of --checkpoint_every=3"):
+        dataclasses.replace(run, keep_checkpoints_every=4).validate()

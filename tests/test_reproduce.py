@@ -206,3 +206,13 @@ def test_reproduce_bad_input_is_one_line(args, message):
     assert result.returncode == 2, result.stderr
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and message in lines[0], result.stderr
+
+
+@pytest.mark.parametrize("dataset, needs", [("stacked_mnist", True), ("ring8", False)])
+def test_mode_coverage_of_stacked_mnist_reads_the_classifier(tmp_path, dataset, needs):
+    # Stacked MNIST's modes are the per-channel classifier's digits; a mixture's are geometric.
+    study = STUDIES["stabilisers_stacked_mnist"]
+    scale = Scale(dataset=dataset, steps=1, seeds=1)
+    given = str(tmp_path / "given")
+    runner = study_runner.Runner(study, scale, str(tmp_path), dry_run=True, classifier=given)
+    assert runner.classifier() == (given if needs else None)

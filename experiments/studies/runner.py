@@ -12,6 +12,8 @@ import subprocess
 import sys
 import time
 
+from experiments.studies import sweep
+from unigen_jax.data.mixtures import MIXTURES
 from unigen_jax.errors import PartialFailure, UserInputError
 
 CLASSIFIER_METRICS = ("inception_score", "conditional_accuracy")
@@ -23,6 +25,18 @@ def _flag_value(value) -> str:
     if isinstance(value, (tuple, list)):
         return ",".join(str(v) for v in value)
     return str(value)
+
+
+def _report_name(split: str) -> str:
+    return "eval.json" if split == "test" else f"eval_{split}.json"
+
+
+def validation_fraction(study, scale) -> float:
+    """The validation share every run of `study` holds out at `scale`: the scale's, if it
+    sets one, else the study's."""
+    if scale.validation_fraction is not None:
+        return scale.validation_fraction
+    return study.validation_fraction
 
 
 def _slug(text: str) -> str:
@@ -55,7 +69,10 @@ class Runner:
         return code == 0
 
     def classifier(self) -> str | None:
-        if not any(metric in CLASSIFIER_METRICS for metric, _ in self.study.metrics):
+        needs = CLASSIFIER_METRICS
+        if self.scale.dataset not in MIXTURES:  # stacked MNIST's modes: a per-channel one
+            needs += ("mode_coverage",)
+        if not any(metric in needs for metric, _ in self.study.metrics):
             return None
         if self.given_classifier:
             return os.path.abspath(self.given_classifier)
@@ -69,15 +86,9 @@ class Runner:
 
     def score(self, workdir: str, arm, config: dict, seed: int, split: str, classifier):
         """Trains and evaluates one run; returns its eval report (None if it failed)."""
-        name = "eval.json" if split == "test" else f"eval_{split}.json"
-        report_path = os.path.join(workdir, name)
-        metrics = list(dict.fromkeys(metric for metric, _ in self.study.metrics))
-        if os.path.exists(report_path):
-            with open(report_path) as f:
-                report = json.load(f)
-            done = set(report.get("metrics", {})) | set(report.get("not_applicable", []))
-            if all(metric in done for metric in metrics):
-                return report
+        report = self.saved_report(workdir, split)
+        if report is not None:
+            return report
         run_flags = {
             "model": arm.model,
             "dataset": self.scale.dataset,
@@ -86,8 +97,8 @@ class Runner:
             "batch_size": self.scale.batch_size,
             "seed": seed,
             **(
-                {"validation_fraction": self.study.validation_fraction}
-                if self.study.validation_fraction
+                {"validation_fraction": validation_fraction(self.study, self.scale)}
+                if validation_fraction(self.study, self.scale)
                 else {}
             ),
             **arm.run,
@@ -99,20 +110,45 @@ class Runner:
         log = os.path.join(workdir, "run.log")
         if not self.command("experiments.train", train_args, log):
             return None
+        return self.evaluate(workdir, seed, split, classifier)
+
+    def _metric_names(self, metrics=None) -> list[str]:
+        return list(dict.fromkeys(m for m, _ in (metrics or self.study.metrics)))
+
+    def saved_report(self, workdir: str, split: str, metrics=None):
+        """The run's eval report on `split` if it holds every metric of `metrics` ((metric,
+        key) pairs; default the study's), else None."""
+        report_path = os.path.join(workdir, _report_name(split))
+        if not os.path.exists(report_path):
+            return None
+        with open(report_path) as f:
+            report = json.load(f)
+        done = set(report.get("metrics", {})) | set(report.get("not_applicable", []))
+        return report if all(m in done for m in self._metric_names(metrics)) else None
+
+    def evaluate(self, workdir: str, seed: int, split: str, classifier, metrics=None):
+        """Evaluates a trained run on `split` by `metrics` ((metric, key) pairs; default the
+        study's), unless its report holds them; returns the report (None if it failed)."""
+        report = self.saved_report(workdir, split, metrics)
+        if report is not None:
+            return report
+        names = self._metric_names(metrics)
         eval_args = [
             f"--workdir={workdir}",
-            f"--metrics={','.join(metrics)}",
+            f"--metrics={','.join(names)}",
             f"--split={split}",
             f"--num_samples={self.scale.num_samples}",
             f"--seed={seed}",
+            *(f"--{k}={_flag_value(v)}" for k, v in self.scale.evaluate.items()),
         ]
         if classifier:
             eval_args.append(f"--classifier={classifier}")
-        if len(metrics) > 1:  # an extra metric may not apply to every arm (the GAN's rmse)
+        if len(names) > 1:  # an extra metric may not apply to every arm (the GAN's rmse)
             eval_args.append("--skip_inapplicable")
+        log = os.path.join(workdir, "run.log")
         if not self.command("experiments.evaluate", eval_args, log) or self.dry_run:
             return None
-        with open(report_path) as f:
+        with open(os.path.join(workdir, _report_name(split))) as f:
             return json.load(f)
 
 
@@ -171,6 +207,7 @@ def report_markdown(study, scale_name, scale, rows, seconds) -> str:
             f"{sum(v is not None for v in row['values'])} | {per_seed} | {chosen} | "
             f"{_fmt(row.get('real'))} |" + "".join(_extra_cells(row["also"][name]) for name in also)
         )
+    lines += sweep.report_lines(study, rows)
     lines += ["", study.notes, "", f"Compute: {seconds / 60:.1f} min of runs on this machine."]
     return "\n".join(lines)
 
@@ -250,6 +287,13 @@ def run_study(
         if study.also:
             row["also"] = {_also_name(*pair): {"values": [], "real": None} for pair in study.also}
         rows.append(row)
+        if arm.sweep_at(scale_name) is not None:
+            settings = arm.sweep_at(scale_name).settings
+            sweep.run_arm(
+                runner, study, scale, arm, settings, arm_dir, config, classifier, row, save
+            )
+            save()
+            continue
         reuse = {}
         if arm.select is not None:
             selection = {}
@@ -282,6 +326,8 @@ def run_study(
             save()
     markdown = report_markdown(study, scale_name, scale, rows, previous_seconds + runner.seconds)
     log(markdown)
+    if not dry_run and any("sweep" in row for row in rows):
+        sweep.box_plot(study, rows, os.path.join(study_dir, "sweep.png"), log=log)
     if runner.failures:
         raise PartialFailure(
             f"{len(runner.failures)} command(s) failed, first: {runner.failures[0]}; the "

@@ -5,15 +5,20 @@ an hour on 2 cores; `paper`: the paper's data and settings, for an accelerator).
 from __future__ import annotations
 
 import dataclasses
+import itertools
 from collections.abc import Mapping
 from typing import Any
+
+GOALS = ("max", "min", "real")
 
 
 @dataclasses.dataclass(frozen=True)
 class Scale:
     """Settings of one scale: the dataset, the training length, the seeds, the samples, and
     `config`: `--config.FIELD=VALUE` overrides of every arm at this scale (an arm's own config
-    wins), for settings that depend on the scale (a schedule's length, the architecture)."""
+    wins), for settings that depend on the scale (a schedule's length, the architecture).
+    `at_steps`: steps (besides the last) at which every run is also scored, for studies of a
+    metric along training (experiments.studies.trajectory)."""
 
     dataset: str
     steps: int
@@ -21,6 +26,12 @@ class Scale:
     num_samples: int = 5000
     batch_size: int = 64
     config: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+    # `experiments.evaluate` flags of every evaluation at this scale ({"critic_steps": 200}).
+    evaluate: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+    # The validation share at this scale, if not the study's (0: none, e.g. a cpu scale that
+    # cannot afford the validation scores of a Sweep; not with Selection arms).
+    validation_fraction: float | None = None
+    at_steps: tuple[int, ...] = ()
 
 
 @dataclasses.dataclass(frozen=True)
@@ -30,6 +41,38 @@ class Selection:
 
     field: str
     values: tuple[Any, ...]
+
+
+@dataclasses.dataclass(frozen=True)
+class Sweep:
+    """A small hyperparameter sweep of one arm, reported as Rosca et al. 2017 (arXiv
+    1706.04987, Section 6) report theirs: each metric's quartiles over every run of the sweep
+    and its best run.
+
+    Every setting is trained with each of the scale's seeds and scored on test data; those
+    scores give the quartiles (descriptive) and the best run (picked on TEST data, as Rosca et
+    al. do: an optimistic figure, labelled so). When the study holds out a validation share
+    (`Study.validation_fraction`, or the scale's), every run is also scored on it by the
+    study's main metric, and the setting with the best mean there is the arm's chosen one: the
+    row's values are its seeds' test scores (as `Selection` does for one field); without one,
+    the row's values are every run's.
+
+    Attributes:
+      settings: the `--config.FIELD=VALUE` overrides of each setting, over the arm's config.
+    """
+
+    settings: tuple[Mapping[str, Any], ...]
+
+    def __post_init__(self):
+        if not self.settings:
+            raise ValueError("a sweep needs at least one setting")
+
+    @classmethod
+    def grid(cls, **values) -> Sweep:
+        """Every combination of the given values: `Sweep.grid(lr=(1e-4, 2e-4), beta=(1, 2))`."""
+        fields = list(values)
+        combos = itertools.product(*values.values())
+        return cls(tuple(dict(zip(fields, combo, strict=True)) for combo in combos))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -43,6 +86,9 @@ class Arm:
       run: run flags (`train_fraction`, ...).
       paper: the paper's figure for this row, as text ("8.34 ± .03"), or "" if not tabulated.
       select: a hyperparameter chosen on the validation split, or None.
+      sweep: a hyperparameter sweep reported by quartiles and best run, or {scale name:
+        Sweep} for sweeps that differ by scale (a scale it lacks runs the arm plain), or
+        None; not with `select`.
     """
 
     label: str
@@ -51,6 +97,17 @@ class Arm:
     run: Mapping[str, Any] = dataclasses.field(default_factory=dict)
     paper: str = ""
     select: Selection | None = None
+    sweep: Sweep | Mapping[str, Sweep] | None = None
+
+    def __post_init__(self):
+        if self.select is not None and self.sweep is not None:
+            raise ValueError(f"arm {self.label!r}: a Selection or a Sweep, not both")
+
+    def sweep_at(self, scale: str) -> Sweep | None:
+        """The arm's sweep at scale `scale` (None: the arm runs plain there)."""
+        if self.sweep is None or isinstance(self.sweep, Sweep):
+            return self.sweep
+        return self.sweep.get(scale)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -72,6 +129,10 @@ class Study:
         per seed, real test data), in results.json `rows[i]["also"]["metric.key"]` =
         {"values": [per seed], "real": value on real data or None}. Selections and the
         "ours" column use `metric` alone. E.g. (("elbo", "elbo"),) beside an accuracy.
+      goals: {"metric.key": "max" | "min" | "real"}: what a sweep's best run is for each
+        metric: the highest (the default), the lowest, or the nearest to the value on real
+        data (Rosca et al.'s rule for sample diversity). A Sweep's choice on validation data
+        follows `metric`'s goal.
     """
 
     name: str
@@ -82,6 +143,16 @@ class Study:
     validation_fraction: float = 0.0
     notes: str = ""
     also: tuple[tuple[str, str], ...] = ()
+    goals: Mapping[str, str] = dataclasses.field(default_factory=dict)
+
+    def __post_init__(self):
+        for name, goal in self.goals.items():
+            if goal not in GOALS:
+                raise ValueError(f"study {self.name!r}: goal {goal!r} of {name}, not in {GOALS}")
+
+    def goal(self, metric: str, key: str) -> str:
+        """The goal of `metric.key` ("max" unless `goals` says otherwise)."""
+        return self.goals.get(f"{metric}.{key}", "max")
 
     @property
     def metrics(self) -> tuple[tuple[str, str], ...]:

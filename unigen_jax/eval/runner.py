@@ -18,7 +18,7 @@ import numpy as np
 from unigen_jax import data, models
 from unigen_jax.errors import UserInputError
 from unigen_jax.eval import classifier as classifiers
-from unigen_jax.eval import critic, likelihood, mode_coverage, ms_ssim, sample_metrics
+from unigen_jax.eval import codes, critic, likelihood, mode_coverage, ms_ssim, sample_metrics
 from unigen_jax.train.checkpoint import Checkpointer
 from unigen_jax.train.state import create_train_state
 
@@ -36,8 +36,32 @@ class LoadedRun:
     test_source: Any  # the held-out data it is scored on (test or validation)
 
 
-def load_run(workdir: str, *, data_dir: str | None = None, split: str = "test") -> LoadedRun:
-    """The model and latest state of a training run (one-line errors for empty workdirs).
+def checkpoint_step(workdir: str, steps) -> int:
+    """The first of `steps` (None: the latest) if every one has a checkpoint in the run's
+    workdir; else one UserInputError line naming the steps that have one."""
+    checkpoint_dir = os.path.join(workdir, "checkpoints")
+    available = []
+    if os.path.isdir(checkpoint_dir):
+        checkpointer = Checkpointer(checkpoint_dir, read_only=True)
+        available = checkpointer.all_steps()
+        checkpointer.close()
+    if not available:
+        raise UserInputError(f"no checkpoint in {checkpoint_dir}; train the run first")
+    missing = [s for s in steps if s is not None and s not in available]
+    if missing:
+        raise UserInputError(
+            f"no checkpoint of step {', '.join(map(str, missing))} in {checkpoint_dir}; it has "
+            f"steps {', '.join(map(str, available))} (experiments.train "
+            "--keep_checkpoints_every=N keeps every multiple of N)"
+        )
+    return available[-1] if steps[0] is None else steps[0]
+
+
+def load_run(
+    workdir: str, *, data_dir: str | None = None, split: str = "test", step: int | None = None
+) -> LoadedRun:
+    """The model and the state of a training run at `step` (default: its latest checkpoint);
+    one-line errors for empty workdirs and for a step that has no checkpoint.
 
     `split` is the held-out data it is scored on: "test", or "validation" for a run trained
     with a validation share held out of its training split.
@@ -51,12 +75,8 @@ def load_run(workdir: str, *, data_dir: str | None = None, split: str = "test") 
         )
     with open(config_path) as f:
         config = json.load(f)
-    if not os.path.isdir(checkpoint_dir):
-        raise UserInputError(f"no checkpoint in {checkpoint_dir}; train the run first")
+    step = checkpoint_step(workdir, [step])
     checkpointer = Checkpointer(checkpoint_dir, read_only=True)
-    step = checkpointer.latest_step()
-    if step is None:
-        raise UserInputError(f"no checkpoint in {checkpoint_dir}; train the run first")
     hyperparameters = {
         k: tuple(v) if isinstance(v, list) else v for k, v in config["model_config"].items()
     }
@@ -139,6 +159,16 @@ def log_importance_weights(model: models.ModelSpec, params, batch_stats):
     return lambda batch, keys: jax.vmap(one_example)(batch, keys)
 
 
+def code_function(model: models.ModelSpec):
+    """`(nets, batch) -> codes [batch, latent]` of the model's encoder: its `code_fn`, or the
+    mean of its Gaussian `encode_fn`; None for a model without an encoder."""
+    if model.code_fn is not None:
+        return model.code_fn
+    if model.encode_fn is not None:
+        return lambda nets, batch: model.encode_fn(nets, batch)[0]
+    return None
+
+
 def applicable_metrics(model: models.ModelSpec, info) -> tuple[str, ...]:
     """The metrics that mean something for `model` on data `info`, from what the model can do
     (its declared abilities) and what the data are."""
@@ -156,6 +186,8 @@ def applicable_metrics(model: models.ModelSpec, info) -> tuple[str, ...]:
         names += LIKELIHOOD_METRICS
     if model.reconstruct_fn is not None:
         names += ("rmse",)
+    if code_function(model) is not None:
+        names += ("code_statistics",)
     if model.classify_fn is not None and info.num_classes:
         names += ("classification_accuracy",)
     return names
@@ -454,6 +486,42 @@ def evaluate(
             )
 
         computations["rmse"] = rmse
+
+    code_fn = code_function(run.model)
+    if code_fn is not None:
+
+        @jax.jit
+        def codes_of(state, batch):  # params as arguments, not constants in the program
+            handle = run.model.inference_networks(
+                state.params,
+                state.batch_stats,
+                key=jax.random.PRNGKey(seed),
+                batch_size=batch["x"].shape[0],
+            )
+            return code_fn(handle, batch)
+
+        def code_statistics():
+            # Rosca et al. 2017, Appendix D, Figures 11-12: the codes of the test data, beside
+            # as many draws of N(0, I) (whose moments are also off 0 and 1 by ~1/sqrt(n)).
+            chunks = [
+                {k: v[i : i + SAMPLE_BATCH] for k, v in test_batch.items()}
+                for i in range(0, len(test_x), SAMPLE_BATCH)
+            ]
+            found = np.concatenate([np.asarray(codes_of(run.state, c)) for c in chunks])
+            prior = np.random.default_rng(seed).standard_normal(found.shape)
+            stats = codes.code_statistics(found)
+            record(
+                "code_statistics",
+                stats,
+                codes.code_statistics(prior),
+                num_examples=len(found),
+                real="as many draws of N(0, I)",
+                per_dimension_mean=np.round(stats["per_dimension_mean"], 5).tolist(),
+                per_dimension_variance=np.round(stats["per_dimension_variance"], 5).tolist(),
+                correlation=np.round(stats["correlation"], 4).tolist(),
+            )
+
+        computations["code_statistics"] = code_statistics
 
     if run.model.classify_fn is not None and info.num_classes:
 

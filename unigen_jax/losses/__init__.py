@@ -3,9 +3,10 @@
 No Flax and no state: `from unigen_jax import losses` imports only JAX. Every function is safe
 under `jit`, `vmap` and `grad`, keeps the floating dtype of its data (bfloat16 in, bfloat16
 out) and returns per-example values of shape [batch] that the caller reduces (except
-`empirical_gaussian_kl` and `maximum_mean_discrepancy`, statistics of whole minibatches,
-which return scalars). Optional per-example weights are the keyword `weights` (discriminator
-losses: `real_weights` and `fake_weights`).
+`empirical_gaussian_kl`, `maximum_mean_discrepancy`, `feature_matching_generator_loss` and
+`consensus_regularizer`, statistics of whole minibatches, which return scalars). Optional
+per-example weights are the keyword `weights` (discriminator losses: `real_weights` and
+`fake_weights`).
 
 GAN losses are to be minimised; the ELBO, the IWAE bound and the log-likelihoods are to be
 maximised (their negatives are losses).
@@ -29,6 +30,11 @@ from unigen_jax.losses._infogan import infogan_mutual_information_penalty
 from unigen_jax.losses._latent import empirical_gaussian_kl
 from unigen_jax.losses._mmd import MMD_KERNELS, maximum_mean_discrepancy
 from unigen_jax.losses._penalty import wasserstein_gradient_penalty
+from unigen_jax.losses._stabilisers import (
+    consensus_regularizer,
+    feature_matching_generator_loss,
+    instance_noise_std,
+)
 from unigen_jax.losses._vae import (
     bernoulli_log_likelihood,
     diagonal_gaussian_log_density,
@@ -72,4 +78,8 @@ __all__ = [
     # Two-sample statistics (Gretton et al. 2012; InfoVAE, Zhao et al. 2017).
     "MMD_KERNELS",
     "maximum_mean_discrepancy",
+    # GAN stabilisers (Salimans et al. 2016; Sønderby et al. 2016; Mescheder et al. 2017).
+    "feature_matching_generator_loss",
+    "instance_noise_std",
+    "consensus_regularizer",
 ]

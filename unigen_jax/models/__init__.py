@@ -12,6 +12,7 @@ from unigen_jax.models.ada import ADAConfig, make_ada
 from unigen_jax.models.age import AGEConfig, make_age
 from unigen_jax.models.ali import ALIConfig, make_ali
 from unigen_jax.models.alpha_gan import AlphaGANConfig, make_alpha_gan
+from unigen_jax.models.asvae import ASVAEConfig, make_asvae
 from unigen_jax.models.em_gmm import EMConfig, make_em_gmm
 from unigen_jax.models.gan import GANConfig, make_gan
 from unigen_jax.models.infogan import InfoGANConfig, make_infogan
@@ -101,6 +102,15 @@ REGISTRY = {
     "infovae": Entry(VAEConfig, make_vae, {"divergence": "mmd", "beta": 0.0}),
     # Su 2018, arXiv 1807.05936, eqs. 8-11 (EM: closed-form updates, no neural network).
     "em_gmm": Entry(EMConfig, make_em_gmm),
+    # Heusel et al. 2017, arXiv 1706.08500 (TTUR): D's learning rate four times G's.
+    "ttur": Entry(GANConfig, make_gan, {"discriminator_lr": 4e-4, "generator_lr": 1e-4}),
+    # Rezende & Mohamed 2015, arXiv 1505.05770, eqs. 10-15 (a planar flow of length 80, as
+    # Pu et al. 2017, arXiv 1711.04915, Section 5, use on MNIST).
+    "vae_flow": Entry(VAEConfig, make_vae, {"flow_length": 80}),
+    # Pu et al. 2017, arXiv 1711.04915, eq. 12 (AS-VAE), eq. 8 (AS-VAE-r), eq. 9 (AS-VAE-g).
+    "asvae": Entry(ASVAEConfig, make_asvae),
+    "asvae_r": Entry(ASVAEConfig, make_asvae, {"bound": "x"}),
+    "asvae_g": Entry(ASVAEConfig, make_asvae, {"bound": "z"}),
 }
 MODEL_NAMES = tuple(REGISTRY)
 
@@ -164,6 +174,7 @@ __all__ = [
     "VAEConfig",
     "VAEGANConfig",
     "WakeSleepConfig",
+    "ASVAEConfig",
     "build_model",
     "config_class",
     "default_config",

@@ -186,4 +186,5 @@ def make_aae(
         ),
         sample_fn=sample,
         reconstruct_fn=reconstruct,
+        code_fn=lambda nets, batch: nets("encoder", batch["x"])[0],  # the encoder's mean
     )

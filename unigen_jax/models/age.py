@@ -183,4 +183,5 @@ def make_age(
         ),
         sample_fn=sample,
         reconstruct_fn=reconstruct,
+        code_fn=lambda nets, batch: encode(nets, batch["x"]),
     )

@@ -212,4 +212,5 @@ def make_ali(
         ),
         sample_fn=sample,
         reconstruct_fn=reconstruct,
+        code_fn=lambda nets, batch: nets("encoder", batch["x"])[0],  # the encoder's mean
     )

@@ -249,4 +249,5 @@ def make_alpha_gan(
         ),
         sample_fn=sample,
         reconstruct_fn=reconstruct,
+        code_fn=lambda nets, batch: encode(nets, batch["x"]),
     )

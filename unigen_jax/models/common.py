@@ -128,12 +128,27 @@ def generator_net(architecture, output_shape, *, base_features, hidden_sizes, ax
     return networks.MLPGenerator(output_shape=tuple(output_shape), hidden=tuple(hidden_sizes))
 
 
-def discriminator_net(architecture, *, base_features, hidden_sizes, normalization, axis_name):
+def discriminator_net(
+    architecture,
+    *,
+    base_features,
+    hidden_sizes,
+    normalization,
+    axis_name,
+    minibatch_kernels: int = 0,
+    minibatch_kernel_dim: int = 5,
+):
+    """The DCGAN or MLP discriminator; `minibatch_kernels` > 0 adds minibatch discrimination
+    before its logit (`nets.MinibatchDiscrimination`)."""
+    minibatch = dict(minibatch_kernels=minibatch_kernels, minibatch_kernel_dim=minibatch_kernel_dim)
     if architecture == "dcgan":
         return networks.DCGANDiscriminator(
-            base_features=base_features, normalization=normalization, axis_name=axis_name
+            base_features=base_features,
+            normalization=normalization,
+            axis_name=axis_name,
+            **minibatch,
         )
-    return networks.MLPDiscriminator(hidden=tuple(hidden_sizes))
+    return networks.MLPDiscriminator(hidden=tuple(hidden_sizes), axis_name=axis_name, **minibatch)
 
 
 def encoder_net(architecture, latent_dim, *, base_features, hidden_sizes, axis_name):

@@ -47,7 +47,43 @@ arXiv 1706.00550, Section 3.2): the generator's non-saturating objective `-log D
   and a snapshot before every repeat would make the term and its gradient vanish (G = G_old
   where the gradient is taken). So the first repeat is the plain GAN step and each later
   repeat is pulled towards the generator the step started from: the regulariser acts only
-  with generator_steps >= 2, hence the preset's 2.
+  with generator_steps >= 2, hence the preset's 2;
+- `feature_matching` (Salimans et al. 2016, arXiv 1606.03498, Section 3.1; the survey of
+  Bajaj & Singh, Section 3) fixes a generator that overtrains on the current discriminator:
+  l_G is replaced by matching the mean of D's intermediate features f (the trunk features D
+  returns, its layer before the logit) on real and generated batches,
+
+      G: min || E_x f(x) - E_z f(G(z)) ||_2^2   (`losses.feature_matching_generator_loss`),
+
+  means over the GLOBAL batch, the real side constant; D reads the real and generated batch
+  in ONE call on their concatenation (so its BatchNorm normalises both with the same
+  statistics, which separate calls would centre apart); D's own objective is unchanged;
+- `minibatch_kernels` = B > 0 (Salimans et al. 2016, Section 3.2) fixes mode collapse that a
+  discriminator judging each example alone cannot see: D gets a layer of B cross-sample L1
+  kernels between its features f and its logit, o(x_i)_b = sum_{j != i} exp(-||M_{i,b} -
+  M_{j,b}||_1), M_i = f(x_i) T (`nets.MinibatchDiscrimination`, C = `minibatch_kernel_dim`),
+  over the global batch, real and generated batches in separate calls as the paper says;
+- `instance_noise` = sigma_0 > 0 (Sønderby et al. 2016, arXiv 1610.04490; Arjovsky & Bottou
+  2017, arXiv 1701.04862, Section 3) fixes disjoint supports of the data and the generator,
+  where D saturates and its gradient carries no signal: every input of D, real or generated,
+  in both phases, becomes x + sigma_t * eps, eps ~ N(0, I) fresh per example, with
+  sigma_t = sigma_0 * max(0, 1 - t / instance_noise_steps) (`losses.instance_noise_std`, t the
+  step), in data units (images in [0, 1]);
+- TTUR (Heusel et al. 2017, arXiv 1706.08500): the two learning rates `discriminator_lr` and
+  `generator_lr`; the registered `ttur` sets them to 4e-4 and 1e-4 (D four times faster);
+- `consensus` = gamma > 0 (Mescheder, Nowozin, Geiger 2017, arXiv 1705.10461, Section 3 and
+  Algorithm 1; the survey's [25]) fixes the cycling of simultaneous gradient play, whose
+  Jacobian has eigenvalues of large imaginary part: both players' losses get
+
+      + gamma * R,  R = 1/2 (||grad_D L_D||^2 + ||grad_G L_G||^2)
+
+  (`losses.consensus_regularizer`), v = (grad_D L_D, grad_G L_G) the gradient field of the
+  game (the global batch's gradients), L_D and L_G each player's whole objective above, both
+  evaluated at the phase's noise (the
+  same z, so at one minibatch, as in their Algorithm 1). R's gradient is a second derivative
+  (`Networks.with_params` differentiates inside the phase): each phase costs about four
+  times the plain one. The engine's phases run one after the other, so D's step and G's step
+  each see the other's latest params (Algorithm 1 steps both at once).
 """
 
 from __future__ import annotations
@@ -92,6 +128,12 @@ class GANConfig:
     ema_decay: float = 0.0
     generator_steps: int = 1
     su_regularizer: float = 0.0
+    feature_matching: bool = False
+    minibatch_kernels: int = 0
+    minibatch_kernel_dim: int = 5
+    instance_noise: float = 0.0
+    instance_noise_steps: int = 10000
+    consensus: float = 0.0
 
     def __post_init__(self):
         common.check_choice("loss", self.loss, LOSS_FAMILIES)
@@ -106,6 +148,23 @@ class GANConfig:
         common.check_positive("su_regularizer", self.su_regularizer, allow_zero=True)
         common.check_positive("gradient_penalty", self.gradient_penalty, allow_zero=True)
         common.check_positive("weight_clip", self.weight_clip, allow_zero=True)
+        common.check_positive("minibatch_kernels", self.minibatch_kernels, allow_zero=True)
+        if self.minibatch_kernels:
+            _check_whole("minibatch_kernels", self.minibatch_kernels)
+        _check_whole("minibatch_kernel_dim", self.minibatch_kernel_dim)
+        common.check_positive("instance_noise", self.instance_noise, allow_zero=True)
+        _check_whole("instance_noise_steps", self.instance_noise_steps)
+        common.check_positive("consensus", self.consensus, allow_zero=True)
+        if self.feature_matching and self.importance_weighted:
+            raise UserInputError(
+                "--config.feature_matching replaces the generator loss that "
+                "--config.importance_weighted weights per example; choose one"
+            )
+        if self.minibatch_kernels and self.gradient_penalty:
+            raise UserInputError(
+                "--config.gradient_penalty needs a critic that scores examples independently; "
+                "--config.minibatch_kernels compares them across the batch: choose one"
+            )
         if not 0 <= self.label_smoothing < 1:
             raise UserInputError(
                 f"--config.label_smoothing must be in [0, 1), got {self.label_smoothing}"
@@ -161,18 +220,31 @@ def make_gan(
     def generate(nets, z_tag, label):
         return generate_from(nets, "generator", latent(nets, z_tag, label))
 
-    def discriminate(nets, x, label):
+    def discriminator_outputs(nets, x, label):
         if config.conditional:
             x = common.with_condition(x, label, num_classes)
-        return nets("discriminator", x)[0]
+        return nets("discriminator", x)
+
+    def discriminate(nets, x, label):
+        return discriminator_outputs(nets, x, label)[0]
+
+    def perturb(nets, x, tag):
+        """What D sees of x: x + sigma_t * eps with instance noise, else x itself."""
+        if not config.instance_noise:
+            return x
+        std = losses.instance_noise_std(
+            nets.step, initial_std=config.instance_noise, anneal_steps=config.instance_noise_steps
+        )
+        return x + std * nets.normal(tag, x.shape[1:])
 
     def fake_labels(batch):
         """Generated samples carry the real batch's labels (CGAN); unused otherwise."""
         return batch["label"] if config.conditional else None
 
-    def discriminator_phase(nets, batch):
-        real, label = batch["x"], fake_labels(batch)
-        fake = generate(nets, "z", label)
+    def discriminator_objective(nets, batch):
+        label = fake_labels(batch)
+        fake = perturb(nets, generate(nets, "z", label), "instance_noise_fake")
+        real = perturb(nets, batch["x"], "instance_noise_real")
         real_logits = discriminate(nets, real, label)
         fake_logits = discriminate(nets, fake, label)
         loss = jnp.mean(discriminator_loss(real_logits, fake_logits, **smoothing))
@@ -188,23 +260,40 @@ def make_gan(
             )
             metrics["gradient_penalty"] = penalty
             loss = loss + config.gradient_penalty * penalty
+        if config.instance_noise:
+            metrics["instance_noise_std"] = losses.instance_noise_std(
+                nets.step,
+                initial_std=config.instance_noise,
+                anneal_steps=config.instance_noise_steps,
+            )
         return loss, metrics
 
-    def generator_phase(nets, batch):
+    def generator_objective(nets, batch):
         label = fake_labels(batch)
         z = latent(nets, "z", label)
         fake = generate_from(nets, "generator", z)
-        fake_logits = discriminate(nets, fake, label)
+        seen = perturb(nets, fake, "instance_noise_fake")
         metrics = {}
-        weights = None
-        if config.importance_weighted:  # Hu et al. 2017, eq. 15, over the global minibatch
-            per_example_logits = jnp.mean(fake_logits.reshape(len(fake_logits), -1), axis=1)
-            # The weights are constants of the update (theta_0 in eq. 15).
-            normalised = nets.batch_softmax(jax.lax.stop_gradient(per_example_logits))
-            weights = normalised * nets.global_batch_size()
-            # Effective sample size 1 / sum_i w~_i^2: the batch size for equal weights.
-            metrics["importance_ess"] = 1.0 / nets.batch_sum(normalised**2)
-        loss = jnp.mean(generator_loss(fake_logits, weights=weights))
+        if config.feature_matching:  # Salimans et al. 2016, Section 3.1
+            real = perturb(nets, batch["x"], "instance_noise_real")
+            both_labels = None if label is None else jnp.concatenate([label, label])
+            _, features = discriminator_outputs(nets, jnp.concatenate([real, seen]), both_labels)
+            loss = losses.feature_matching_generator_loss(
+                jax.lax.stop_gradient(features[: len(real)]),
+                features[len(real) :],
+                batch_mean=nets.batch_mean,
+            )
+        else:
+            fake_logits = discriminate(nets, seen, label)
+            weights = None
+            if config.importance_weighted:  # Hu et al. 2017, eq. 15, over the global minibatch
+                per_example_logits = jnp.mean(fake_logits.reshape(len(fake_logits), -1), axis=1)
+                # The weights are constants of the update (theta_0 in eq. 15).
+                normalised = nets.batch_softmax(jax.lax.stop_gradient(per_example_logits))
+                weights = normalised * nets.global_batch_size()
+                # Effective sample size 1 / sum_i w~_i^2: the batch size for equal weights.
+                metrics["importance_ess"] = 1.0 / nets.batch_sum(normalised**2)
+            loss = jnp.mean(generator_loss(fake_logits, weights=weights))
         metrics["generator_loss"] = loss
         if config.su_regularizer:  # Su 2018, eq. 26: G_old on the same z
             snapshot = generate_from(nets, "generator_old", z)
@@ -212,6 +301,36 @@ def make_gan(
             metrics["su_regularizer"] = regularizer
             loss = loss + config.su_regularizer * regularizer
         return loss, metrics
+
+    def with_consensus(objective):
+        """`objective` + gamma * R, R = 1/2 ||v||^2 of the game's gradient field at this phase's
+        noise (Mescheder et al. 2017, Algorithm 1); `objective` itself without `consensus`."""
+        if not config.consensus:
+            return objective
+
+        def own_loss(player_objective, network, nets, batch):
+            return lambda params: player_objective(nets.with_params({network: params}), batch)[0]
+
+        def regularised(nets, batch):
+            loss, metrics = objective(nets, batch)
+            regularizer = losses.consensus_regularizer(
+                (
+                    own_loss(discriminator_objective, "discriminator", nets, batch),
+                    own_loss(generator_objective, "generator", nets, batch),
+                ),
+                (nets.params("discriminator"), nets.params("generator")),
+                reduce_gradients=nets.device_mean,
+            )
+            metrics = {**metrics, "consensus_regularizer": regularizer}
+            return loss + config.consensus * regularizer, metrics
+
+        # One name a phase: the phases' functions share this code, and tools that count
+        # traces (chex.assert_max_traces in the contract test) tell functions by their name.
+        regularised.__name__ = regularised.__qualname__ = f"{objective.__name__}_with_consensus"
+        return regularised
+
+    discriminator_phase = with_consensus(discriminator_objective)
+    generator_phase = with_consensus(generator_objective)
 
     shape_kwargs = dict(base_features=config.base_features, hidden_sizes=config.hidden_sizes)
     networks = {
@@ -222,6 +341,8 @@ def make_gan(
             architecture,
             normalization=config.discriminator_norm,
             axis_name=axis_name,
+            minibatch_kernels=config.minibatch_kernels,
+            minibatch_kernel_dim=config.minibatch_kernel_dim,
             **shape_kwargs,
         ),
     }

@@ -90,6 +90,41 @@ class Networks:
         self._check_name(name)
         return self._params[name]
 
+    def with_params(self, overrides: Mapping[str, Any]) -> Networks:
+        """A handle whose networks in `overrides` apply the given params instead, for
+        differentiating a loss with respect to params INSIDE a phase (double backprop:
+        Mescheder et al. 2017's consensus regulariser needs each player's gradient as a
+        function of both players' params):
+
+            grad_d = jax.grad(lambda p: d_loss(nets.with_params({"discriminator": p}))[0])(
+                nets.params("discriminator"))
+
+        It draws the same noise as this handle for each tag (the same key, with its own record
+        of the tags used), so a loss evaluated through it sees the same samples as through
+        this handle; the same step and reductions. The batch statistics it records are its
+        own and the phase does not keep them (they may be values of an inner `jax.grad`).
+        """
+        for name in overrides:
+            self._check_name(name)
+        return Networks(
+            self._modules,
+            {**self._params, **overrides},
+            self.batch_stats,
+            train=self.train,
+            key=self._key,
+            batch_size=self.batch_size,
+            axis_name=self._axis_name,
+            step=self.step,
+            shadows=self._shadows,
+            noise_indices=self._noise_indices,
+        )
+
+    def device_mean(self, tree):
+        """The mean over devices of per-device values, leaf by leaf (identity on one device):
+        of the gradients of each device's mean loss, the gradient of the global batch's mean
+        loss."""
+        return tree if self._axis_name is None else lax.pmean(tree, self._axis_name)
+
     def _check_name(self, name: str) -> None:
         if name not in self._params:
             raise KeyError(f"unknown network {name!r}; this model has {sorted(self._params)}")
@@ -168,6 +203,21 @@ class Networks:
         if self._axis_name is None:
             return x
         return lax.all_gather(x, self._axis_name, axis=0, tiled=True)
+
+    def batch_roll(self, x: jax.Array) -> jax.Array:
+        """x [batch, ...] with its rows moved one place along the GLOBAL batch: global row i
+        holds global row i - 1 (row 0 the last), so each example meets another example's
+        values, the same pairs on any device count (draws from a product of marginals, as
+        AS-VAE's q(x) q(z) pairs of data and another example's code)."""
+        rolled = jnp.roll(x, 1, axis=0)
+        if self._axis_name is None:
+            return rolled
+        devices = lax.axis_size(self._axis_name)
+        # Each device's last row becomes the next device's first (the last device's the first's).
+        incoming = lax.ppermute(
+            x[-1:], self._axis_name, perm=[(i, (i + 1) % devices) for i in range(devices)]
+        )
+        return jnp.concatenate([incoming, rolled[1:]], axis=0)
 
     def batch_softmax(self, logits: jax.Array) -> jax.Array:
         """Softmax over the global batch: logits [batch] -> weights [batch] summing to 1 over

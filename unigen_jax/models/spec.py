@@ -12,7 +12,8 @@ step. Adding a model family means writing a new `ModelSpec` factory, never a new
   Su's G_old: ParamUpdate('snapshot', writes=('generator_old',)), Phase('generator', ...)
 
 What a model can do beyond training is declared by its optional functions (`conditions`,
-`encode_fn`, `reconstruct_fn`, `log_likelihood_fn`, `log_importance_weight_fn`, `classify_fn`;
+`encode_fn`, `reconstruct_fn`, `code_fn`, `log_likelihood_fn`, `log_importance_weight_fn`,
+`classify_fn`;
 a `sample_fn` of None for a model that does not generate); evaluation picks its metrics from
 them.
 """
@@ -41,6 +42,10 @@ SampleFn = Callable[[Networks, Mapping[str, jax.Array]], jax.Array]
 ReconstructFn = Callable[[Networks, jax.Array], jax.Array]
 # encode_fn(nets, x) -> (mean, log variance) of a Gaussian q(z|x), each [batch, latent].
 EncodeFn = Callable[[Networks, jax.Array], tuple[jax.Array, jax.Array]]
+# code_fn(nets, batch) -> the encoder's code of each example [batch, latent]: a deterministic
+# encoder's output (alpha-GAN, AGE), or the mean head of an encoder in a model without a
+# likelihood (AAE, ALI); for a model with `encode_fn`, that Gaussian's mean serves.
+CodeFn = Callable[[Networks, Batch], jax.Array]
 # log_likelihood_fn(nets, x, z) -> log p(x|z) per example [batch].
 LogLikelihoodFn = Callable[[Networks, jax.Array, jax.Array], jax.Array]
 # log_importance_weight_fn(nets, batch) -> [batch] log p(x, h) - log q(h|x) at one h ~ q(h|x)
@@ -181,6 +186,9 @@ class ModelSpec:
       conditions: the conditions `sample_fn` takes (("label",) for class-conditional models).
       reconstruct_fn: for models with an encoder, reconstructs data; None otherwise.
       encode_fn: for models with a Gaussian encoder, q(z|x)'s mean and log variance.
+      code_fn: for models with an encoder but no `encode_fn`, the encoder's codes;
+        evaluation reports their statistics (`code_statistics`), from `encode_fn`'s mean
+        where there is no `code_fn`.
       log_likelihood_fn: for models with an explicit likelihood, log p(x|z); with `encode_fn`
         and the prior N(0, I) it defines the test ELBO and the importance-weighted NLL.
       log_importance_weight_fn: for models with any explicit joint p(x, h) and proposal
@@ -204,6 +212,7 @@ class ModelSpec:
     conditions: tuple[str, ...] = ()
     reconstruct_fn: ReconstructFn | None = None
     encode_fn: EncodeFn | None = None
+    code_fn: CodeFn | None = None
     log_likelihood_fn: LogLikelihoodFn | None = None
     log_importance_weight_fn: LogImportanceWeightFn | None = None
     classify_fn: ClassifyFn | None = None

@@ -216,6 +216,7 @@ def make_vaegan(
         ),
         sample_fn=sample,
         reconstruct_fn=reconstruct,
+        code_fn=lambda nets, batch: encode(nets, batch)[0],  # the encoder's mean
     )
 
 

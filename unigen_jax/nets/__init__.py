@@ -1,5 +1,6 @@
 """Flax linen networks: the DCGAN and MLP families, feature extractors and classifiers
-(domain adaptation), and fast strided / transposed convolutions.
+(domain adaptation), joint discriminators on (x, z), a planar normalising flow, and fast
+strided / transposed convolutions.
 
 Conventions (relied on by the training engine): images are float32 in [0, 1], NHWC; DCGAN
 discriminators and encoders map them to [-1, 1] first; generators return pre-activation
@@ -17,8 +18,10 @@ from unigen_jax.nets.dcgan import (
     DCGANTrunk,
     dcgan_generator_layout,
 )
+from unigen_jax.nets.flows import PlanarFlow
 from unigen_jax.nets.heads import DiscriminatorClassifier, InfoGANQHead
 from unigen_jax.nets.joint import JointDiscriminator
+from unigen_jax.nets.minibatch import MinibatchDiscrimination, minibatch_features
 from unigen_jax.nets.mixture import GaussianMixture
 from unigen_jax.nets.mlp import MLPDiscriminator, MLPEncoder, MLPGenerator
 from unigen_jax.nets.sbn import SigmoidBeliefNet
@@ -36,13 +39,16 @@ __all__ = [
     "GaussianMixture",
     "InfoGANQHead",
     "MLPClassifier",
+    "MinibatchDiscrimination",
     "JointDiscriminator",
     "MLPDiscriminator",
     "MLPEncoder",
     "MLPFeatures",
     "MLPGenerator",
+    "PlanarFlow",
     "SigmoidBeliefNet",
     "conv_transpose",
     "dcgan_generator_layout",
+    "minibatch_features",
     "strided_conv",
 ]

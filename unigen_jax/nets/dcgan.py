@@ -39,6 +39,7 @@ from unigen_jax.nets._layers import (
     to_signed,
 )
 from unigen_jax.nets.conv_transpose import FastConvTranspose
+from unigen_jax.nets.minibatch import MinibatchDiscrimination
 from unigen_jax.nets.strided_conv import FastConv
 
 NORMALIZATIONS = ("batch", "layer", "none")
@@ -219,12 +220,19 @@ class DCGANDiscriminator(nn.Module):
 
     Attributes:
       base_features, kernel_size, normalization, axis_name: as in `DCGANTrunk`.
+      minibatch_kernels: B > 0 puts a `MinibatchDiscrimination` layer (B kernels of
+        `minibatch_kernel_dim`) between the flattened trunk features and the logit (Salimans
+        et al. 2016, arXiv 1606.03498, Section 3.2), its similarities over the global batch
+        (`axis_name`); 0: none.
+      minibatch_kernel_dim: C, each kernel's size.
     """
 
     base_features: int = 64
     kernel_size: int = 4
     normalization: str = "batch"
     axis_name: str | None = None
+    minibatch_kernels: int = 0
+    minibatch_kernel_dim: int = 5
 
     @nn.compact
     def __call__(self, images: jax.Array, *, train: bool, return_layers: bool = False):
@@ -238,9 +246,9 @@ class DCGANDiscriminator(nn.Module):
 
         Returns:
           (logits [batch], features [batch, F]): logit of "real"; the flattened trunk output
-          (for InfoGAN's Q head, feature matching, VAE/GAN). With `return_layers`, a third
-          element: the list of conv block activations [batch, h, w, c], first to last (the
-          last one flattened is `features`).
+          (for InfoGAN's Q head, feature matching, VAE/GAN; before any minibatch layer).
+          With `return_layers`, a third element: the list of conv block activations
+          [batch, h, w, c], first to last (the last one flattened is `features`).
         """
         trunk = DCGANTrunk(
             self.base_features, self.kernel_size, self.normalization, self.axis_name, name="trunk"
@@ -249,7 +257,12 @@ class DCGANDiscriminator(nn.Module):
             features, layers = trunk(images, train=train, return_layers=True)
         else:
             features = trunk(images, train=train)
-        logits = nn.Dense(1, kernel_init=DCGAN_KERNEL_INIT, name="logit")(features)
+        logit_input = features
+        if self.minibatch_kernels:
+            logit_input = MinibatchDiscrimination(
+                self.minibatch_kernels, self.minibatch_kernel_dim, self.axis_name, name="minibatch"
+            )(features)
+        logits = nn.Dense(1, kernel_init=DCGAN_KERNEL_INIT, name="logit")(logit_input)
         return (logits[:, 0], features, layers) if return_layers else (logits[:, 0], features)
 
 

@@ -19,6 +19,7 @@ import flax.linen as nn
 import jax
 
 from unigen_jax.nets._layers import LEAKY_RELU_SLOPE, flatten, split_gaussian
+from unigen_jax.nets.minibatch import MinibatchDiscrimination
 
 
 class MLPGenerator(nn.Module):
@@ -50,24 +51,36 @@ class MLPDiscriminator(nn.Module):
 
     Attributes:
       hidden: hidden layer sizes; the last hidden activation is the feature vector.
-      axis_name: unused (no normalization); accepted like the DCGAN nets'.
+      minibatch_kernels: B > 0 puts a `MinibatchDiscrimination` layer (B kernels of
+        `minibatch_kernel_dim`) between the features and the logit (Salimans et al. 2016,
+        arXiv 1606.03498, Section 3.2); 0: none.
+      minibatch_kernel_dim: C, each kernel's size.
+      axis_name: the batch's mapped axis, read only by minibatch discrimination (which
+        compares examples across the global batch); there is no normalization.
     """
 
     hidden: Sequence[int] = (128, 128)
+    minibatch_kernels: int = 0
+    minibatch_kernel_dim: int = 5
     axis_name: str | None = None
 
     @nn.compact
     def __call__(self, x: jax.Array, *, train: bool, return_layers: bool = False):
         """Returns (logits [batch], features [batch, F]), F = hidden[-1] (the input size if
-        there are no hidden layers); with `return_layers`, a third element: the list of
-        hidden activations [batch, hidden[i]], first to last."""
+        there are no hidden layers; taken before any minibatch layer); with `return_layers`,
+        a third element: the list of hidden activations [batch, hidden[i]], first to last."""
         del train
         features = flatten(x)
         layers = []
         for i, size in enumerate(self.hidden):
             features = nn.leaky_relu(nn.Dense(size, name=f"hidden_{i}")(features), LEAKY_RELU_SLOPE)
             layers.append(features)
-        logits = nn.Dense(1, name="logit")(features)
+        logit_input = features
+        if self.minibatch_kernels:
+            logit_input = MinibatchDiscrimination(
+                self.minibatch_kernels, self.minibatch_kernel_dim, self.axis_name, name="minibatch"
+            )(features)
+        logits = nn.Dense(1, name="logit")(logit_input)
         return (logits[:, 0], features, layers) if return_layers else (logits[:, 0], features)
 
 

@@ -16,12 +16,21 @@ import orbax.checkpoint as ocp
 
 
 class Checkpointer:
-    """Saves and restores `TrainState`s under `directory` (keeping the newest `max_to_keep`)."""
+    """Saves and restores `TrainState`s under `directory`: the newest `max_to_keep`, and with
+    `keep_every` = N > 0 also every step that is a multiple of N (for scores along a run)."""
 
-    def __init__(self, directory: str, *, max_to_keep: int = 3, read_only: bool = False):
+    def __init__(
+        self,
+        directory: str,
+        *,
+        max_to_keep: int = 3,
+        keep_every: int = 0,
+        read_only: bool = False,
+    ):
         self.directory = os.path.abspath(directory)
         self._options = ocp.CheckpointManagerOptions(
             max_to_keep=max_to_keep,
+            keep_period=keep_every or None,
             create=not read_only,
             read_only=read_only,
             enable_async_checkpointing=False,
@@ -30,6 +39,10 @@ class Checkpointer:
 
     def latest_step(self) -> int | None:
         return self._manager.latest_step()
+
+    def all_steps(self) -> list[int]:
+        """The steps that have a checkpoint, in increasing order."""
+        return sorted(self._manager.all_steps())
 
     def save(self, state) -> None:
         """Saves `state` under its step number (replacing nothing: steps are unique)."""

@@ -8,7 +8,9 @@ Workdir layout (the contract users rely on):
   samples/step_NNNNNN_reconstructions.png   models with an encoder: data row, reconstruction row
   samples/step_NNNNNN_<name>.png   image data: each of the model's extra grids
                               (`ModelSpec.sample_grids`: InfoGAN's sweeps of its continuous codes)
-  checkpoints/                orbax checkpoints; running again on the workdir resumes
+  checkpoints/                orbax checkpoints (the newest 3, and with
+                              --keep_checkpoints_every=N every multiple of N, which
+                              `experiments.evaluate --step` scores); running again resumes
   tensorboard/                TensorBoard events: the metrics, sample images and config
                               (unigen_jax.train.tensorboard)
 """
@@ -71,6 +73,7 @@ class RunConfig:
     log_every: int = 100
     sample_every: int = 500
     checkpoint_every: int = 1000
+    keep_checkpoints_every: int = 0
     train_fraction: float = 1.0
     validation_fraction: float = 0.0
 
@@ -98,6 +101,16 @@ class RunConfig:
         if not 0 <= self.validation_fraction < 1:
             raise UserInputError(
                 f"--validation_fraction must be in [0, 1), got {self.validation_fraction}"
+            )
+        if self.keep_checkpoints_every < 0:
+            raise UserInputError(
+                f"--keep_checkpoints_every must be >= 0 (0: keep only the newest 3), got "
+                f"{self.keep_checkpoints_every}"
+            )
+        if self.keep_checkpoints_every % self.checkpoint_every:
+            raise UserInputError(
+                f"--keep_checkpoints_every={self.keep_checkpoints_every} must be a multiple of "
+                f"--checkpoint_every={self.checkpoint_every}: only saved steps can be kept"
             )
         if self.checkpoint_every % self.steps_per_call:
             raise UserInputError(
@@ -320,7 +333,7 @@ def _train_locked(run, model, source, test_source, streams, resolved, mesh, conf
     example = source.get(np.arange(2))
     example.update({name: s.get(np.arange(2)) for name, (s, _) in streams.items()})
     state = create_train_state(model, example, run.seed)
-    checkpointer = Checkpointer(checkpoint_dir)
+    checkpointer = Checkpointer(checkpoint_dir, keep_every=run.keep_checkpoints_every)
     state, start = checkpointer.restore_latest_readable(state, log=log)
     if start is not None:
         log(f"resumed from {checkpoint_dir} at step {start}")

@@ -6,6 +6,7 @@ metrics log that a kill can cut at any byte.
   that dies (kill -9 included), so no stale lock is ever left behind.
 - `write_json_atomically`: write to a temporary file beside the target, then rename: a kill
   leaves the old or the new file, never half of one.
+- `eval_report_name`: the file `experiments.evaluate` writes its report to.
 - `MetricsLog`: `metrics.jsonl`, one JSON object per line, appended and flushed per record; on
   resume the records after the checkpoint step, and a last line cut short by a kill, are
   dropped (atomically).
@@ -90,3 +91,11 @@ def disk_failure(error: OSError, workdir: str) -> PartialFailure:
         f"{where}); free space or fix the workdir, then run the same command to resume from "
         "the last checkpoint"
     )
+
+
+def eval_report_name(split: str = "test", step: int | None = None) -> str:
+    """The name of `experiments.evaluate`'s report in the workdir: eval.json for the latest
+    checkpoint on test data, eval_step_NNNNNN.json for the checkpoint of `step`, with
+    `_validation` before `.json` for the validation split."""
+    name = "eval" if step is None else f"eval_step_{step:06d}"
+    return f"{name}.json" if split == "test" else f"{name}_{split}.json"

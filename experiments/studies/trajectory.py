@@ -1,0 +1,198 @@
+"""Studies scored along training (`Scale.at_steps`): each run keeps the checkpoints of those
+steps and `experiments.evaluate --step` scores them, giving every metric of the study against
+the training step, mean ± std over seeds at each step, as a Markdown table and a PNG of curves
+(e.g. Su 2018, arXiv 1807.05936, Figure 1: a GAN that degrades with training, and one that
+does not).
+
+Each run is trained once, with `--checkpoint_every` and `--keep_checkpoints_every` the greatest
+common divisor of the scored steps, and evaluated in one `experiments.evaluate` process over
+all of them (`--step=S1,S2,...`, one `eval_step_NNNNNN.json` a step). The final step's report
+is also copied to `eval.json`, the latest checkpoint's report, so `run_study`'s final-step table
+(REPORT.md, results.json) and its resume rule apply unchanged: a run whose eval.json is complete
+is skipped. Under STUDY/SCALE/ the trajectory is written to trajectory.json, TRAJECTORY.md and
+trajectory.png.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import os
+import shutil
+
+from experiments.studies import runner as study_runner
+from unigen_jax.errors import UserInputError
+from unigen_jax.train.workdir import eval_report_name
+
+
+def scored_steps(scale) -> tuple[int, ...]:
+    """The steps a run of `scale` is scored at: its `at_steps` up to its length, and the last."""
+    for step in scale.at_steps:
+        if step <= 0:
+            raise UserInputError(f"Scale.at_steps must be positive steps, got {step}")
+    return tuple(sorted({s for s in scale.at_steps if s < scale.steps} | {scale.steps}))
+
+
+class TrajectoryRunner(study_runner.Runner):
+    """A `Runner` whose runs keep the checkpoints of the scored steps and score each of them."""
+
+    def score(self, workdir, arm, config, seed, split, classifier):
+        steps = scored_steps(self.scale)
+        every = math.gcd(*steps)
+        kept = {"checkpoint_every": every, "keep_checkpoints_every": every}
+        self._workdir, self._split = workdir, split
+        arm = dataclasses.replace(arm, run={**arm.run, **kept})
+        return super().score(workdir, arm, config, seed, split, classifier)
+
+    def command(self, module: str, args: list[str], log_path: str) -> bool:
+        if module != "experiments.evaluate":
+            return super().command(module, args, log_path)
+        steps = scored_steps(self.scale)
+        args = [*args, f"--step={','.join(map(str, steps))}"]
+        succeeded = super().command(module, args, log_path)
+        if succeeded and not self.dry_run:  # the latest checkpoint's report
+            final = os.path.join(self._workdir, eval_report_name(self._split, steps[-1]))
+            shutil.copyfile(final, os.path.join(self._workdir, eval_report_name(self._split)))
+        return succeeded
+
+
+def _report(workdir: str, step: int):
+    path = os.path.join(workdir, eval_report_name("test", step))
+    if not os.path.exists(path):
+        return None
+    with open(path) as f:
+        return json.load(f)
+
+
+def collect(study, scale, study_dir: str) -> dict:
+    """The trajectory of every arm from the runs' eval_step reports under `study_dir`:
+    {"steps": [...], "arms": [{"label", "metrics": {"metric.key": {"values": [[per seed] per
+    step], "mean": [...], "std": [...], "real": value on real data or None}}}]}; a report not
+    yet written is None (and left out of the mean and std)."""
+    steps = scored_steps(scale)
+    arms = []
+    for arm in study.arms:
+        arm_dir = os.path.join(study_dir, study_runner._slug(arm.label))
+        reports = [
+            [_report(os.path.join(arm_dir, f"seed{seed}"), step) for seed in range(scale.seeds)]
+            for step in steps
+        ]
+        metrics = {}
+        for metric, key in study.metrics:
+            values = [[study_runner._value(r, metric, key) for r in at_step] for at_step in reports]
+            spread = [study_runner._mean_std(at_step) for at_step in values]
+            reals = [
+                study_runner._value(r, metric, key, "real") for at_step in reports for r in at_step
+            ]
+            metrics[study_runner._also_name(metric, key)] = {
+                "values": values,
+                "mean": [mean for mean, _ in spread],
+                "std": [std for _, std in spread],
+                "real": next((v for v in reals if v is not None), None),
+            }
+        arms.append({"label": arm.label, "paper": arm.paper, "metrics": metrics})
+    return {"steps": list(steps), "arms": arms}
+
+
+def trajectory_markdown(study, scale_name, scale, trajectory) -> str:
+    """One table: a row per scored step, a column (mean ± std over seeds) per arm and metric."""
+    names = [study_runner._also_name(*pair) for pair in study.metrics]
+    columns = [(arm, name) for name in names for arm in trajectory["arms"]]
+    lines = [
+        f"### {study.title} (by training step)",
+        "",
+        f"Scale `{scale_name}`: {scale.dataset}, scored at steps "
+        f"{', '.join(map(str, trajectory['steps']))} of {scale.steps} (batch "
+        f"{scale.batch_size}), {scale.num_samples} samples a score, {scale.seeds} seeds; "
+        "mean ± std over seeds (n: the seeds scored).",
+        f"Command: `python -m experiments.reproduce --study={study.name} --scale={scale_name}`",
+        "",
+        "| step | " + " | ".join(f"{arm['label']}: {name}" for arm, name in columns) + " |",
+        "| --- |" + " --- |" * len(columns),
+    ]
+    for i, step in enumerate(trajectory["steps"]):
+        cells = []
+        for arm, name in columns:
+            entry = arm["metrics"][name]
+            n = sum(v is not None for v in entry["values"][i])
+            cells.append(
+                f"{study_runner._fmt(entry['mean'][i])} ± {study_runner._fmt(entry['std'][i], 2)}"
+                f" (n={n})"
+            )
+        lines.append(f"| {step} | " + " | ".join(cells) + " |")
+    reals = [
+        f"{name} {study_runner._fmt(trajectory['arms'][0]['metrics'][name]['real'])}"
+        for name in names
+    ]
+    lines += ["", f"Real test data: {', '.join(reals)}."]
+    return "\n".join(lines)
+
+
+def plot(study, trajectory, path: str) -> None:
+    """Curves of each metric against the step: a line per arm (mean over seeds), a band of ±
+    one std, the value on real test data dashed."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    names = [study_runner._also_name(*pair) for pair in study.metrics]
+    figure, axes = plt.subplots(1, len(names), figsize=(5 * len(names), 3.6), squeeze=False)
+    steps = np.asarray(trajectory["steps"])
+    for axis, name in zip(axes[0], names, strict=True):
+        for i, arm in enumerate(trajectory["arms"]):
+            entry = arm["metrics"][name]
+            mean = np.array([np.nan if v is None else v for v in entry["mean"]], float)
+            std = np.array([np.nan if v is None else v for v in entry["std"]], float)
+            color = f"C{i}"
+            axis.plot(steps, mean, marker="o", color=color, label=arm["label"])
+            axis.fill_between(steps, mean - std, mean + std, color=color, alpha=0.2)
+        real = trajectory["arms"][0]["metrics"][name]["real"]
+        if real is not None:
+            axis.axhline(real, color="gray", linestyle="--", label="real test data")
+        axis.set_xlabel("training step")
+        axis.set_ylabel(name)
+        axis.grid(alpha=0.3)
+    axes[0][0].legend(fontsize=8)
+    figure.suptitle(study.title, fontsize=9)
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)
+    plt.close(figure)
+
+
+def run_trajectory_study(
+    study, scale_name: str, root: str, *, runner_class=None, log=print, **kwargs
+) -> dict:
+    """`run_study` with runs scored at `Scale.at_steps` (`runner_class` a TrajectoryRunner);
+    then the trajectory of every arm written under root/STUDY/SCALE (trajectory.json,
+    TRAJECTORY.md, trajectory.png). Returns run_study's rows and "trajectory"."""
+    overrides = {k: v for k, v in (kwargs.get("overrides") or {}).items() if v is not None}
+    scale = dataclasses.replace(study.scales[scale_name], **overrides)
+    scored_steps(scale)  # bad at_steps are one line before anything runs
+    if any(arm.select is not None for arm in study.arms):
+        raise UserInputError(f"study {study.name}: a trajectory has no Selection arms")
+    error = None
+    try:
+        runner_class = runner_class or TrajectoryRunner
+        result = study_runner.run_study(
+            study, scale_name, root, runner_class=runner_class, log=log, **kwargs
+        )
+    except Exception as failure:  # a PartialFailure: the trajectory of what finished
+        error, result = failure, {"rows": None}
+    study_dir = os.path.join(os.path.abspath(root), study.name, scale_name)
+    if not kwargs.get("dry_run"):
+        trajectory = collect(study, scale, study_dir)
+        os.makedirs(study_dir, exist_ok=True)
+        with open(os.path.join(study_dir, "trajectory.json"), "w") as f:
+            json.dump({"study": study.name, "scale": scale_name, **trajectory}, f, indent=2)
+        markdown = trajectory_markdown(study, scale_name, scale, trajectory)
+        with open(os.path.join(study_dir, "TRAJECTORY.md"), "w") as f:
+            f.write(markdown + "\n")
+        plot(study, trajectory, os.path.join(study_dir, "trajectory.png"))
+        log(markdown)
+        result["trajectory"] = trajectory
+    if error is not None:
+        raise error
+    return result
