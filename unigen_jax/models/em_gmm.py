@@ -20,10 +20,12 @@ A smaller batch makes each step the EM iteration of that batch alone (the mixtur
 batch to batch); online EM (Cappe & Moulines 2009), which averages the sufficient statistics
 over batches, is not implemented.
 
-`init=data` (the default): at step 0 the means are K distinct examples of the first global
-batch drawn at random (scikit-learn's 'random_from_data'; with fewer examples than K, some
-repeat), every covariance the batch's covariance (or its diagonal) + reg_covar, the weights
-uniform. `init=random`: the module's initial params (means from N(0, I), unit covariances).
+`init`, at step 0 from the first global batch: the means by k-means++ seeding (`kmeans++`, the
+default; Arthur & Vassilvitskii 2007, the seeding of scikit-learn's default k-means start,
+without its Lloyd iterations) or K distinct examples drawn uniformly (`data`: scikit-learn's
+'random_from_data'; with fewer examples than K, some repeat); every covariance the batch's
+covariance (or its diagonal) + reg_covar; uniform weights. `init=random`: the module's
+initial params (means from N(0, I), unit covariances).
 
 Metrics: `log_likelihood`, the mean over the batch of log q(x_i) = log sum_k q(x_i, k) at the
 params the step starts from (the E step's by-product). The model's samples are ancestral
@@ -45,7 +47,7 @@ from unigen_jax.models import common
 from unigen_jax.models.spec import ModelSpec, ParamUpdate
 from unigen_jax.nets.mixture import COVARIANCES, GaussianMixture
 
-INITS = ("data", "random")
+INITS = ("kmeans++", "data", "random")
 DEFAULT_COMPONENTS = 8  # for data without a known number of modes
 
 
@@ -62,7 +64,7 @@ class EMConfig:
 
     num_components: int = 0
     covariance: str = "auto"
-    init: str = "data"
+    init: str = "kmeans++"
     reg_covar: float = 1e-6
 
     def __post_init__(self):
@@ -148,15 +150,44 @@ def make_em_gmm(
     def flat(x):
         return x.reshape(x.shape[0], -1).astype(jnp.float32)
 
-    def initialise(nets, batch):
-        """Step 0 only: means from K random examples of the batch, its covariance, uniform
-        weights (see the module docstring); afterwards the params are kept."""
-        x = flat(batch["x"])
+    def rows_at(nets, x, positions):
+        """The global batch's rows at `positions` [K], each from the device holding it."""
+        picks = (nets.example_indices()[:, None] == positions[None]).astype(x.dtype)  # [b, K]
+        return nets.batch_sum(picks[:, :, None] * x[:, None, :])
+
+    def random_examples(nets, x):
+        """K distinct examples of the global batch, uniformly (fewer than K: some repeat)."""
         n = nets.global_batch_size()
         chosen = jax.random.permutation(nets.key("initial_means"), n)
-        chosen = chosen[jnp.arange(num_components) % n]  # global batch positions [K]
-        picks = (nets.example_indices()[:, None] == chosen[None]).astype(x.dtype)  # [b, K]
-        means = nets.batch_sum(picks[:, :, None] * x[:, None, :])  # rows from their devices
+        return rows_at(nets, x, chosen[jnp.arange(num_components) % n])
+
+    def kmeans_plus_plus(nets, x):
+        """k-means++ seeding (Arthur & Vassilvitskii 2007): the first mean a uniformly drawn
+        example, each next one an example drawn with probability d_i^2 / sum_j d_j^2, d_i the
+        distance to the nearest mean so far; drawn over the GLOBAL batch by the Gumbel-max
+        trick, argmax_i (log d_i^2 + g_i), g_i ~ Gumbel(0, 1)."""
+        u = nets.uniform("initial_means", (num_components,))  # [b, K], one column a draw
+        gumbel = -jnp.log(-jnp.log(u))
+
+        def draw(log_weights):  # the global position of the Gumbel-max example
+            return jnp.argmax(nets.batch_gather(log_weights))[None]
+
+        def next_mean(k, carry):
+            means, squared_distance = carry
+            # log 0 = -inf: an example already chosen is never drawn again.
+            mean = rows_at(nets, x, draw(jnp.log(squared_distance) + gumbel[:, k]))[0]
+            squared_distance = jnp.minimum(squared_distance, jnp.sum(jnp.square(x - mean), axis=-1))
+            return means.at[k].set(mean), squared_distance
+
+        first = rows_at(nets, x, draw(gumbel[:, 0]))[0]
+        means = jnp.zeros((num_components, dim), x.dtype).at[0].set(first)
+        squared_distance = jnp.sum(jnp.square(x - first), axis=-1)
+        means, _ = jax.lax.fori_loop(1, num_components, next_mean, (means, squared_distance))
+        return means
+
+    def initial_mixture(nets, x):
+        """The means of `init`, every covariance the batch's own, uniform weights."""
+        means = (kmeans_plus_plus if config.init == "kmeans++" else random_examples)(nets, x)
         centre = nets.batch_mean(x)
         if config.covariance == "diagonal":
             spread = nets.batch_mean(jnp.square(x - centre)) + config.reg_covar
@@ -166,14 +197,18 @@ def make_em_gmm(
             spread = nets.batch_mean(centred[:, :, None] * centred[:, None, :])
             spread = spread + config.reg_covar * jnp.eye(dim, dtype=x.dtype)
             covariances = jnp.broadcast_to(spread, (num_components, dim, dim))
-        initial = {
+        return {
             "weights": jnp.full((num_components,), 1.0 / num_components, x.dtype),
             "means": means,
             "covariances": covariances,
         }
+
+    def initialise(nets, batch):
+        """Step 0 only: the initial mixture from the step's batch (see the module docstring);
+        afterwards the params are kept (and nothing of this is computed)."""
+        x = flat(batch["x"])
         current = nets.params("mixture")
-        first = nets.step == 0
-        new = jax.tree.map(lambda a, b: jnp.where(first, a, b), initial, current)
+        new = jax.lax.cond(nets.step == 0, lambda: initial_mixture(nets, x), lambda: dict(current))
         return {"mixture": new}, {}
 
     def em_iteration(nets, batch):
@@ -210,7 +245,7 @@ def make_em_gmm(
         return e_step(nets("mixture", flat(batch["x"])))[1]
 
     phases = (ParamUpdate("em_iteration", ("mixture",), em_iteration),)
-    if config.init == "data":
+    if config.init != "random":
         phases = (ParamUpdate("initialise", ("mixture",), initialise), *phases)
     return ModelSpec(
         name=name,
