@@ -1,5 +1,6 @@
 """The registry-wide contract: every registered model, and every option that changes its
-phases, at tiny shapes (MLP networks on the 8x8 `digits`, which have labels):
+phases, at tiny shapes (MLP networks on `digits`, the UCI 8x8 digits resized to 28x28,
+which have labels):
 
 - one step runs, and each phase changes only the networks it trains (or writes);
 - 1 and 2 devices agree within float tolerance;
