@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from experiments.studies.spec import Arm, Scale, Study, Sweep
 
-CPU_STEPS = 300
+CPU_STEPS = 1500  # ~20 min for the mnist5k study on the 2 idle cores
 # At cpu scale the DCGAN networks at a quarter of their width (base_features 16 instead of 64)
 # and the paper's middle latent size; a short independent critic (~1.5 s a step on the shared
 # 2 cores, where a 200-step critic took 5 min); no validation scores (a second critic a run).

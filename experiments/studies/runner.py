@@ -15,6 +15,7 @@ import time
 from experiments.studies import sweep
 from unigen_jax.data.mixtures import MIXTURES
 from unigen_jax.errors import PartialFailure, UserInputError
+from unigen_jax.train.workdir import eval_report_name
 
 CLASSIFIER_METRICS = ("inception_score", "conditional_accuracy")
 
@@ -25,10 +26,6 @@ def _flag_value(value) -> str:
     if isinstance(value, (tuple, list)):
         return ",".join(str(v) for v in value)
     return str(value)
-
-
-def _report_name(split: str) -> str:
-    return "eval.json" if split == "test" else f"eval_{split}.json"
 
 
 def validation_fraction(study, scale) -> float:
@@ -118,7 +115,7 @@ class Runner:
     def saved_report(self, workdir: str, split: str, metrics=None):
         """The run's eval report on `split` if it holds every metric of `metrics` ((metric,
         key) pairs; default the study's), else None."""
-        report_path = os.path.join(workdir, _report_name(split))
+        report_path = os.path.join(workdir, eval_report_name(split))
         if not os.path.exists(report_path):
             return None
         with open(report_path) as f:
@@ -148,7 +145,7 @@ class Runner:
         log = os.path.join(workdir, "run.log")
         if not self.command("experiments.evaluate", eval_args, log) or self.dry_run:
             return None
-        with open(os.path.join(workdir, _report_name(split))) as f:
+        with open(os.path.join(workdir, eval_report_name(split))) as f:
             return json.load(f)
 
 
