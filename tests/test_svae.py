@@ -228,3 +228,21 @@ def test_log_importance_weight_averages_to_the_unlabelled_bound():
             variance[i] += np.exp(2 * log_q[i, y]) * bound.var() / draws
     standard_error = np.sqrt(weights.var(0) / draws + variance)
     np.testing.assert_array_less(np.abs(weights.mean(0) - expected), 4 * standard_error)
+
+
+def test_supervised_only_baseline_trains_the_classifier_alone_on_the_labelled_stream():
+    """The sanity baseline: the same q(y|x) network, its mean cross-entropy on the labelled
+    digits (numpy from the logits), nothing generative, the unlabelled batch unread."""
+    batch = {**_batch(7), "labelled": _batch(8)}
+    model, nets, apply = _setup("svae", batch, labelled_fraction=0.2, supervised_only=True)
+    assert set(model.networks) == {"classifier"} and model.sample_fn is None
+    assert [p.trains for p in model.phases] == [("classifier",)]
+    assert model.log_importance_weight_fn is None and model.classify_fn is not None
+    log_q = special.log_softmax(np.asarray(apply("classifier", batch["labelled"]["x"])), 1)
+    expected = -np.mean(log_q[np.arange(5), batch["labelled"]["label"]])
+    loss, _ = model.phases[0].loss_fn(nets(), batch)
+    np.testing.assert_allclose(loss, expected, rtol=1e-5)
+    scrambled = {**batch, "x": np.zeros_like(batch["x"])}  # the unlabelled digits
+    np.testing.assert_allclose(model.phases[0].loss_fn(nets(), scrambled)[0], loss, rtol=1e-6)
+    with pytest.raises(UserInputError, match="supervised_only"):
+        models.make_config("aasvae", supervised_only=True)

@@ -7,9 +7,10 @@ import os
 import numpy as np
 import pytest
 
-from experiments.studies import STUDIES, Arm, Scale, Study, trajectory
+from experiments.studies import STUDIES, Arm, Scale, Selection, Study, trajectory
 from experiments.studies import runner as study_runner
 from unigen_jax.errors import UserInputError
+from unigen_jax.train.workdir import eval_report_name
 
 TOY = Study(
     name="toy_trajectory",
@@ -133,3 +134,52 @@ def test_su2018_compares_the_gan_with_and_without_the_regulariser_along_training
     for scale in study.scales.values():
         steps = trajectory.scored_steps(scale)
         assert len(steps) >= 6 and steps[-1] == scale.steps and scale.seeds >= 2
+
+
+class FakeSelectionCommands(study_runner.Runner):
+    """Writes fake reports at each step of each split: the score is the run's base_features
+    (its selected value, read from the train flags) plus its seed, at every step."""
+
+    features: dict = {}
+
+    def command(self, module, args, log_path):
+        flags = dict(arg[2:].split("=", 1) for arg in args if "=" in arg)
+        workdir = flags["workdir"]
+        if module == "experiments.train":
+            FakeSelectionCommands.features[workdir] = float(flags["config.base_features"])
+            return True
+        score = FakeSelectionCommands.features[workdir] + int(flags["seed"])
+        os.makedirs(workdir, exist_ok=True)
+        for step in map(int, flags["step"].split(",")):
+            report = {"metrics": {"inception_score": {"model": {"mean": score}}}}
+            with open(os.path.join(workdir, eval_report_name(flags["split"], step)), "w") as f:
+                json.dump(report, f)
+        return True
+
+
+class FakeSelectionTrajectoryRunner(trajectory.TrajectoryRunner, FakeSelectionCommands):
+    pass
+
+
+def test_a_selection_arms_trajectory_reads_seed_0_in_its_chosen_run(tmp_path):
+    """The value chosen on validation data (the highest, 8) is seed 0's run: its steps are in
+    the trajectory, not those of an ARM/seed0 folder that does not exist."""
+    study = Study(
+        name="toy_selection",
+        title="a toy selection",
+        metric=("inception_score", "mean"),
+        arms=(Arm("chosen", "gan", select=Selection("base_features", (4, 8))),),
+        scales={"cpu": Scale(dataset="mnist5k", steps=4, seeds=2, at_steps=(2,))},
+        validation_fraction=0.1,
+    )
+    result = trajectory.run_trajectory_study(
+        study,
+        "cpu",
+        str(tmp_path),
+        runner_class=FakeSelectionTrajectoryRunner,
+        classifier=str(tmp_path / "given"),
+        log=lambda _: None,
+    )
+    assert result["rows"][0]["chosen"] == "base_features=8"
+    values = result["trajectory"]["arms"][0]["metrics"]["inception_score.mean"]["values"]
+    assert values == [[8.0, 9.0], [8.0, 9.0]]  # steps 2 and 4; seeds 0 (chosen run) and 1

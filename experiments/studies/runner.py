@@ -272,7 +272,7 @@ def run_study(
 
     for arm in study.arms:
         arm_dir = os.path.join(study_dir, _slug(arm.label))
-        config = {**scale.config, **arm.config}
+        config = {**scale.config, **arm.config_at(scale_name)}
         row = {
             "label": arm.label,
             "paper": arm.paper,
@@ -313,6 +313,7 @@ def run_study(
             report = runner.score(workdir, arm, config, seed, "test", classifier)
             row["values"].append(_value(report, metric, key))
             row["seeds"].append(seed)
+            row.setdefault("workdirs", []).append(os.path.relpath(workdir, study_dir))
             if row["real"] is None:
                 row["real"] = _value(report, metric, key, "real")
             for pair in study.also:

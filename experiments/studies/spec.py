@@ -89,6 +89,9 @@ class Arm:
       sweep: a hyperparameter sweep reported by quartiles and best run, or {scale name:
         Sweep} for sweeps that differ by scale (a scale it lacks runs the arm plain), or
         None; not with `select`.
+      scale_config: {scale name: overrides of `config` at that scale}, for a setting of the
+        arm that the scale changes (the labelled share that gives the paper's 600 labels of
+        the full MNIST's 50,000 training digits, where mnist5k takes 1%).
     """
 
     label: str
@@ -98,10 +101,15 @@ class Arm:
     paper: str = ""
     select: Selection | None = None
     sweep: Sweep | Mapping[str, Sweep] | None = None
+    scale_config: Mapping[str, Mapping[str, Any]] = dataclasses.field(default_factory=dict)
 
     def __post_init__(self):
         if self.select is not None and self.sweep is not None:
             raise ValueError(f"arm {self.label!r}: a Selection or a Sweep, not both")
+
+    def config_at(self, scale: str) -> dict[str, Any]:
+        """The arm's `--config` overrides at scale `scale`."""
+        return {**self.config, **self.scale_config.get(scale, {})}
 
     def sweep_at(self, scale: str) -> Sweep | None:
         """The arm's sweep at scale `scale` (None: the arm runs plain there)."""

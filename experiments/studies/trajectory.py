@@ -65,19 +65,32 @@ def _report(workdir: str, step: int):
         return json.load(f)
 
 
-def collect(study, scale, study_dir: str) -> dict:
+def _seed_workdirs(study, scale, study_dir: str, rows) -> list[list[str]]:
+    """Each arm's run folder per seed: the ones `rows` (run_study's) name, where an arm with a
+    Selection scores seed 0 in its chosen select_* run, else ARM/seedN."""
+    workdirs = []
+    for i, arm in enumerate(study.arms):
+        arm_dir = os.path.join(study_dir, study_runner._slug(arm.label))
+        seeds = [os.path.join(arm_dir, f"seed{seed}") for seed in range(scale.seeds)]
+        named = (rows[i].get("workdirs") or []) if rows and i < len(rows) else []
+        for seed, relative in enumerate(named[: scale.seeds]):
+            seeds[seed] = os.path.join(study_dir, relative)
+        workdirs.append(seeds)
+    return workdirs
+
+
+def collect(study, scale, study_dir: str, rows=None) -> dict:
     """The trajectory of every arm from the runs' eval_step reports under `study_dir`:
     {"steps": [...], "arms": [{"label", "metrics": {"metric.key": {"values": [[per seed] per
     step], "mean": [...], "std": [...], "real": value on real data or None}}}]}; a report not
-    yet written is None (and left out of the mean and std)."""
+    yet written is None (and left out of the mean and std). `rows`: run_study's, which name
+    each seed's run folder (a Selection arm's seed 0 is its chosen run)."""
     steps = scored_steps(scale)
     arms = []
-    for arm in study.arms:
-        arm_dir = os.path.join(study_dir, study_runner._slug(arm.label))
-        reports = [
-            [_report(os.path.join(arm_dir, f"seed{seed}"), step) for seed in range(scale.seeds)]
-            for step in steps
-        ]
+    for arm, workdirs in zip(
+        study.arms, _seed_workdirs(study, scale, study_dir, rows), strict=True
+    ):
+        reports = [[_report(workdir, step) for workdir in workdirs] for step in steps]
         metrics = {}
         for metric, key in study.metrics:
             values = [[study_runner._value(r, metric, key) for r in at_step] for at_step in reports]
@@ -162,6 +175,15 @@ def plot(study, trajectory, path: str) -> None:
     plt.close(figure)
 
 
+def _saved_rows(study_dir: str):
+    """The rows of the study's results.json, if written (a study stopped by a failure)."""
+    path = os.path.join(study_dir, "results.json")
+    if not os.path.exists(path):
+        return None
+    with open(path) as f:
+        return json.load(f).get("rows")
+
+
 def run_trajectory_study(
     study, scale_name: str, root: str, *, runner_class=None, log=print, **kwargs
 ) -> dict:
@@ -171,8 +193,6 @@ def run_trajectory_study(
     overrides = {k: v for k, v in (kwargs.get("overrides") or {}).items() if v is not None}
     scale = dataclasses.replace(study.scales[scale_name], **overrides)
     scored_steps(scale)  # bad at_steps are one line before anything runs
-    if any(arm.select is not None for arm in study.arms):
-        raise UserInputError(f"study {study.name}: a trajectory has no Selection arms")
     error = None
     try:
         runner_class = runner_class or TrajectoryRunner
@@ -183,7 +203,7 @@ def run_trajectory_study(
         error, result = failure, {"rows": None}
     study_dir = os.path.join(os.path.abspath(root), study.name, scale_name)
     if not kwargs.get("dry_run"):
-        trajectory = collect(study, scale, study_dir)
+        trajectory = collect(study, scale, study_dir, result["rows"] or _saved_rows(study_dir))
         os.makedirs(study_dir, exist_ok=True)
         with open(os.path.join(study_dir, "trajectory.json"), "w") as f:
             json.dump({"study": study.name, "scale": scale_name, **trajectory}, f, indent=2)

@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-from unigen_jax.data import binarized, mixtures, offline, stacked_mnist
+from unigen_jax.data import binarized, mixtures, mnist_full, offline, stacked_mnist
 from unigen_jax.data.sources import Source
 from unigen_jax.data.tfds_source import TFDS_SPECS, TfdsSource
 from unigen_jax.errors import UserInputError
 
-OFFLINE = ("mnist5k", "digits")
-# Built from another source: stacked_mnist and binarized_mnist5k (pixels fixed once to
-# Bernoulli(grey level)) from mnist5k.
-DERIVED = ("stacked_mnist", binarized.NAME)
+OFFLINE = ("mnist5k", mnist_full.NAME, "digits")
+# Built from another source: stacked_mnist, and binarized_mnist5k and binarized_mnist70k (pixels
+# fixed once to Bernoulli(grey level)) from mnist5k and mnist70k.
+DERIVED = ("stacked_mnist", binarized.NAME, mnist_full.BINARIZED_NAME)
 DATASETS: tuple[str, ...] = OFFLINE + DERIVED + mixtures.MIXTURES + tuple(TFDS_SPECS)
 
 
@@ -35,6 +35,10 @@ def get_source(
     del seed  # No current source is random; the order of examples is the iterator's job.
     if name == "mnist5k":
         return offline.mnist5k(split)
+    if name == mnist_full.NAME:
+        return mnist_full.mnist70k(split)
+    if name == mnist_full.BINARIZED_NAME:
+        return mnist_full.binarized_mnist70k(split)
     if name == "digits":
         return offline.digits(split)
     if name == "stacked_mnist":

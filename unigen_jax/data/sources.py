@@ -16,6 +16,8 @@ import numpy as np
 
 from unigen_jax.errors import UserInputError
 
+HOLDOUTS = ("stratified", "last")
+
 
 @dataclasses.dataclass(frozen=True)
 class DatasetInfo:
@@ -27,6 +29,10 @@ class DatasetInfo:
       shape: one example's shape: `(H, W, C)` for images, `(D,)` for vectors.
       num_classes: number of label values (labels lie in `[0, num_classes)`); 0 if unlabelled.
       num_examples: number of examples in this split.
+      holdout: how a validation share is held out of this split
+        (`unigen_jax.data.subsets.holdout`): `'stratified'`, a class-balanced random share, or
+        `'last'`, the last examples in the file's order (the full MNIST's convention: the last
+        10,000 of the 60,000 training digits).
     """
 
     name: str
@@ -34,10 +40,13 @@ class DatasetInfo:
     shape: tuple[int, ...]
     num_classes: int
     num_examples: int
+    holdout: str = "stratified"
 
     def __post_init__(self):
         if self.kind not in ("image", "vector"):
             raise ValueError(f"kind must be 'image' or 'vector', got {self.kind!r}")
+        if self.holdout not in HOLDOUTS:
+            raise ValueError(f"holdout must be one of {HOLDOUTS}, got {self.holdout!r}")
         if self.num_examples < 0 or self.num_classes < 0:
             raise ValueError(f"negative sizes in {self}")
 

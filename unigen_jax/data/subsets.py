@@ -75,11 +75,21 @@ def _labels(source: Source) -> np.ndarray:
 
 
 def holdout(source: Source, validation_fraction: float, *, data_seed: int = 0):
-    """(train, validation): a stratified share `validation_fraction` held out of `source`."""
+    """(train, validation): a share `validation_fraction` of `source` held out.
+
+    The share is class-balanced and drawn at random (`stratified_choice`), unless the dataset
+    declares its own convention, `source.info.holdout == "last"`: then it is the last
+    round(fraction * n) examples in the file's order (the full MNIST's last 10,000 of 60,000
+    at fraction 1/6, as Kingma et al. 2014 and most MNIST papers hold out).
+    """
     validation_fraction = check_fraction(
         "validation_fraction", validation_fraction, allow_one=False
     )
-    validation = stratified_choice(_labels(source), validation_fraction, data_seed=data_seed)
+    if source.info.holdout == "last":  # the dataset's own convention (full MNIST's)
+        size = max(1, int(round(validation_fraction * len(source))))
+        validation = np.arange(len(source) - size, len(source))
+    else:
+        validation = stratified_choice(_labels(source), validation_fraction, data_seed=data_seed)
     train = np.setdiff1d(np.arange(len(source)), validation)
     if not len(train):
         raise UserInputError(f"--validation_fraction={validation_fraction} leaves no training data")

@@ -41,6 +41,10 @@ batch are the two halves of the mixture, as in AA-VAE:
        + 1/2 [m_g[w' L(x', y')] + alpha' m_g[w' CE(x', y')]]
 
 With a perfect discriminator (w = 1 on real, 0 on generated) it is half the SVAE's loss.
+
+The sanity baseline (`supervised_only`): the same classifier q(y|x) trained on the labelled
+stream alone, by the mean cross-entropy m_l[-log q(y|x)]; no generative model, no unlabelled
+data. A semi-supervised arm that does not beat it gains nothing from its unlabelled digits.
 """
 
 from __future__ import annotations
@@ -55,6 +59,7 @@ import jax.numpy as jnp
 from unigen_jax import losses
 from unigen_jax import nets as networks
 from unigen_jax.data import subsets
+from unigen_jax.errors import UserInputError
 from unigen_jax.models import common
 from unigen_jax.models.spec import ModelSpec, Phase, Stream
 from unigen_jax.models.vae import LIKELIHOODS, decoder_log_likelihood, resolve_likelihood
@@ -77,8 +82,14 @@ class SVAEConfig:
     adam_b2: float = 0.999
     adversary_activated: bool = False
     temperature: float = 1.0
+    supervised_only: bool = False
 
     def __post_init__(self):
+        if self.supervised_only and self.adversary_activated:
+            raise UserInputError(
+                "config.supervised_only trains the classifier alone: it has no generator for "
+                "config.adversary_activated to weight; set one of them to false"
+            )
         common.check_choice("likelihood", self.likelihood, LIKELIHOODS)
         common.check_choice("architecture", self.architecture, common.ARCHITECTURES)
         for field in ("latent_dim", "base_features", "learning_rate", "likelihood_scale"):
@@ -119,16 +130,19 @@ def make_svae(
         kl = losses.gaussian_kl_to_standard_normal(mean, log_variance)
         return losses.elbo(log_px, kl) + log_prior_y
 
+    def classification_terms(nets, labelled):
+        """(-log q(y|x), q's accuracy) per labelled example."""
+        logits = nets("classifier", labelled["x"])
+        label = labelled["label"][:, None].astype(jnp.int32)
+        cross_entropy = -jnp.take_along_axis(jax.nn.log_softmax(logits), label, axis=-1)[:, 0]
+        hits = (jnp.argmax(logits, -1) == labelled["label"]).astype(jnp.float32)
+        return cross_entropy, hits
+
     def labelled_terms(nets, batch, tag):
         """(B(x, y), -log q(y|x), q's accuracy) per labelled example."""
         x, label = batch["x"], batch["label"]
         bound = labelled_bound(nets, x, label, nets.normal(tag, (latent_dim,)))
-        logits = nets("classifier", x)
-        cross_entropy = -jnp.take_along_axis(
-            jax.nn.log_softmax(logits), label[:, None].astype(jnp.int32), axis=-1
-        )[:, 0]
-        hits = (jnp.argmax(logits, -1) == label).astype(jnp.float32)
-        return bound, cross_entropy, hits
+        return bound, *classification_terms(nets, batch)
 
     def unlabelled_terms(nets, x, tag):
         """-U(x) per example: the labelled bound for every label, summed under q(y|x)."""
@@ -141,6 +155,12 @@ def make_svae(
 
     def labelled_batch(batch):
         return batch if all_labelled else batch["labelled"]
+
+    def supervised_phase(nets, batch):
+        """The baseline: m_l[-log q(y|x)] on the labelled stream alone."""
+        cross_entropy, hits = classification_terms(nets, labelled_batch(batch))
+        loss = jnp.mean(cross_entropy)
+        return loss, {"loss": loss, "labelled_accuracy": jnp.mean(hits)}
 
     def real_objective(nets, batch, labelled_weights=1.0, unlabelled_weights=1.0):
         """f m_l[w (L + alpha' CE)] + (1 - f) m_u[w U] on the data, and metrics."""
@@ -253,6 +273,14 @@ def make_svae(
     }
     trained = ("classifier", "encoder", "generator")
     phases = (Phase("svae", trained, svae_phase),)
+    sample_fn, generative_fns = sample, dict(
+        reconstruct_fn=reconstruct, log_importance_weight_fn=log_importance_weight
+    )
+    if config.supervised_only:
+        modules = {"classifier": modules["classifier"]}
+        init_args = {"classifier": init_args["classifier"]}
+        phases = (Phase("classifier", ("classifier",), supervised_phase),)
+        sample_fn, generative_fns = None, {}
     if config.adversary_activated:
         modules["discriminator"] = common.discriminator_net(architecture, **discriminator_kwargs)
         init_args["discriminator"] = common.data_input
@@ -275,12 +303,11 @@ def make_svae(
             for net in modules
         },
         phases=phases,
-        sample_fn=sample,
+        sample_fn=sample_fn,
         streams=streams,
-        conditions=("label",),
-        reconstruct_fn=reconstruct,
+        conditions=("label",) if sample_fn else (),
         classify_fn=classify,
-        log_importance_weight_fn=log_importance_weight,
+        **generative_fns,
     )
 
 

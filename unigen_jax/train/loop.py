@@ -346,11 +346,11 @@ def _train_locked(run, model, source, test_source, streams, resolved, mesh, conf
         files.write_json_atomically(config_path, resolved)
         metrics_log = files.MetricsLog(metrics_path, start)
     outputs = _Outputs(model, source, test_source, run.seed, run.workdir)
+    where = f"metrics in {metrics_path}"
+    if model.sample_fn is not None:  # a model that does not generate writes no sample grid
+        where = f"samples in {os.path.join(run.workdir, 'samples')}, {where}"
     if start >= run.steps:
-        log(
-            f"already at step {start} >= --steps={run.steps}: nothing to do; samples in "
-            f"{os.path.join(run.workdir, 'samples')}, metrics in {metrics_path}"
-        )
+        log(f"already at step {start} >= --steps={run.steps}: nothing to do; {where}")
         checkpointer.close()
         return {"step": start}
 
@@ -440,5 +440,5 @@ def _train_locked(run, model, source, test_source, streams, resolved, mesh, conf
     checkpointer.close()
     if primary:
         files.write_json_atomically(config_path, resolved)
-    log(f"done: samples in {os.path.join(run.workdir, 'samples')}, metrics in {metrics_path}")
+    log(f"done: {where}")
     return last_metrics
