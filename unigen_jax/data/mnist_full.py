@@ -20,9 +20,9 @@ exactly those 10,000 (`unigen_jax.data.subsets.holdout`).
 level, independently, and kept so (the "stochastically binarised, then fixed" protocol of
 Salakhutdinov & Murray 2008; see `unigen_jax.data.binarized`): one uniform u per pixel drawn
 by `np.random.default_rng(SEED)` over the training digits then the test digits, in file order;
-pixel = 1 iff u < its float32 grey level in `mnist70k`. It is one fixed draw of ours, NOT Larochelle and Murray's
-binarised MNIST file (arXiv 1406.2751's and most likelihood papers'), so likelihoods on it are
-comparable to theirs only approximately.
+pixel = 1 iff u < its float32 grey level in `mnist70k`. It is one fixed draw of ours, NOT
+Larochelle and Murray's binarised MNIST file (arXiv 1406.2751's and most likelihood papers'),
+so likelihoods on it are comparable to theirs only approximately.
 """
 
 from __future__ import annotations

@@ -273,8 +273,9 @@ def make_svae(
     }
     trained = ("classifier", "encoder", "generator")
     phases = (Phase("svae", trained, svae_phase),)
-    sample_fn, generative_fns = sample, dict(
-        reconstruct_fn=reconstruct, log_importance_weight_fn=log_importance_weight
+    sample_fn, generative_fns = (
+        sample,
+        dict(reconstruct_fn=reconstruct, log_importance_weight_fn=log_importance_weight),
     )
     if config.supervised_only:
         modules = {"classifier": modules["classifier"]}
