@@ -9,6 +9,10 @@ from unigen_jax.data import mnist_full
 
 # Section 5.2: "We select the best temperature from {1, 1.5, 3, 5} through cross-validation."
 TEMPERATURES = Selection("temperature", (1.0, 1.5, 3.0, 5.0))
+# Kingma et al.'s alpha = 0.1 N is classification_weight 0.1 (svae.py). On raw pixels it left
+# q(y|x) below the supervised-only baseline at 600 labels in a validation-split exploration
+# (0.65 vs 0.88 after 4,000 steps); larger weights, chosen on the validation split.
+CLASSIFICATION_WEIGHTS = Selection("classification_weight", (1.0, 10.0, 100.0))
 # Table 2 right: test accuracy (SVAE, AA-SVAE) with 1% and 10% of the labels.
 ACCURACIES = {0.01: ("0.9412", "0.9425"), 0.1: ("0.9768", "0.9797"), 1.0: ("", "")}
 # Full scale: the paper's 600 and 6,000 labels, of the 50,000 training digits left after the
@@ -54,6 +58,15 @@ def _arms():
                 )
             )
         baselines.append(Arm(f"SVAE, {percent}", "svae", paper=svae, **common))
+        if fraction < 1:
+            baselines.append(
+                Arm(
+                    f"SVAE, alpha chosen on validation, {percent}",
+                    "svae",
+                    select=CLASSIFICATION_WEIGHTS,
+                    **common,
+                )
+            )
         aa.append(Arm(f"AA-SVAE, {percent}", "aasvae", paper=aasvae, select=TEMPERATURES, **common))
     return tuple(baselines + aa)
 
@@ -83,7 +96,14 @@ STUDIES = (
             "(600 and 6,000 labels), so only the direction can be compared, not the values. "
             "The paper gives no accuracy with 100% of the labels (Figure 1 right plots bounds). "
             "The bound is -U(x) of Kingma et al. eq. 7 on log p(x), one sample of (y, z) per "
-            "test digit (nats, higher is better); Figure 1 right plots it without a table."
+            "test digit (nats, higher is better); Figure 1 right plots it without a table. "
+            "Full scale (mnist70k): the papers' split, 50,000 training digits (600 or 6,000 "
+            "of them labelled, class-balanced) and the last 10,000 as validation; Kingma et "
+            "al.'s MLPs instead of Hu et al.'s conv nets (2 CPU cores); 20,000 steps of batch "
+            "64 (25.6 passes; Kingma et al. train 3,000), scored every 4,000. Sanity rows: "
+            "the same q(y|x) network trained on the labelled digits alone. Departure: an "
+            "extra SVAE row whose alpha is chosen on validation data among 1, 10, 100 (the "
+            "paper's alpha = 0.1 N is the plain row)."
         ),
     ),
 )

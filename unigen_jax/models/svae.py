@@ -145,13 +145,16 @@ def make_svae(
         return bound, *classification_terms(nets, batch)
 
     def unlabelled_terms(nets, x, tag):
-        """-U(x) per example: the labelled bound for every label, summed under q(y|x)."""
+        """-U(x) per example: the labelled bound for every label, summed under q(y|x); and
+        the spread of B(x, y) over y (its standard deviation, per example): near 0 when the
+        decoder ignores y, so that U's entropy term pulls q(y|x) towards uniform."""
         n = x.shape[0]
         every_x = jnp.repeat(x, num_classes, axis=0)  # [n K, ...]: x_1 K times, x_2 K times...
         every_label = jnp.tile(jnp.arange(num_classes, dtype=jnp.int32), n)
         eps = nets.normal(tag, (num_classes, latent_dim)).reshape(n * num_classes, latent_dim)
         bounds = labelled_bound(nets, every_x, every_label, eps).reshape(n, num_classes)
-        return losses.unlabelled_bound(nets("classifier", x), bounds)
+        spread = jnp.std(jax.lax.stop_gradient(bounds), axis=-1)
+        return losses.unlabelled_bound(nets("classifier", x), bounds), spread
 
     def labelled_batch(batch):
         return batch if all_labelled else batch["labelled"]
@@ -174,9 +177,10 @@ def make_svae(
             "labelled_accuracy": jnp.mean(hits),
         }
         if not all_labelled:
-            unlabelled = unlabelled_terms(nets, batch["x"], "unlabelled_eps")
+            unlabelled, spread = unlabelled_terms(nets, batch["x"], "unlabelled_eps")
             loss += jnp.mean(unlabelled_weights * -(1.0 - fraction) * unlabelled)
             metrics["unlabelled_bound"] = jnp.mean(unlabelled)
+            metrics["bound_spread_over_labels"] = jnp.mean(spread)
         return loss, metrics
 
     def svae_phase(nets, batch):
