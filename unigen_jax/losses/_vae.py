@@ -324,16 +324,17 @@ def importance_weighted_bound(
     and Theorem 1; Hu et al. 2017 (arXiv 1706.00550) §4.1, eq. 12 (the same bound for IWGAN).
 
     Examples:
-      Two samples with weights 1 and 3: L_2 = log((1 + 3) / 2) = log 2, above the ELBO, the
-      mean log weight log(3) / 2 = 0.5493:
+      Two samples with weights 1 and 3: L_2 = log((1 + 3) / 2) = log 2, above the ELBO's
+      estimate from the same draws, the mean log weight log(3) / 2 = 0.5493:
 
       >>> import jax.numpy as jnp
       >>> from unigen_jax import losses
       >>> log_weights = jnp.log(jnp.array([[1.0], [3.0]]))  # [k = 2, batch = 1]
       >>> print(losses.importance_weighted_bound(log_weights))
       [0.6931]
-      >>> print(losses.importance_weighted_bound(log_weights[1:]))  # k = 1: the ELBO of one draw
-      [1.0986]
+      >>> single_draws = log_weights.reshape(1, 2)  # each draw alone: k = 1, the ELBO
+      >>> print(jnp.mean(losses.importance_weighted_bound(single_draws)))
+      0.5493
     """
     log_weights = jnp.asarray(log_weights)
     if log_weights.ndim != 2:
