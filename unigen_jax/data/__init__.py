@@ -1,4 +1,4 @@
-"""Datasets by name and deterministic, resumable batch iterators.
+"""Datasets by name and deterministic, resumable batch iterators::
 
     source = get_source("mnist5k", "train")
     with BatchIterator(source, seed=0, global_batch_size=64, start_step=step) as batches:

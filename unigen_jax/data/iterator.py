@@ -248,7 +248,8 @@ class StepBatches:
 
     @property
     def leading_axes(self) -> int:
-        """Axes before the batch axis in each array: 1 when a step reads several batches."""
+        """The number of axes before the batch axis in each array (1 when a step reads several
+        batches)."""
         return int(self._per_step > 1)
 
     def _take(self, iterator) -> dict[str, np.ndarray]:

@@ -34,7 +34,7 @@ def convertible(from_shape, to_shape) -> bool:
 
 
 def resize_images(images: np.ndarray, shape) -> np.ndarray:
-    """Images float [n, h, w, c] in [0, 1] -> float32 [n, *shape] (see the module docstring)."""
+    """Images float [n, h, w, c] in [0, 1] -> float32 `[n, *shape]` (see the module docstring)."""
     images = np.asarray(images, np.float32)
     height, width, channels = shape
     if not convertible(images.shape[1:], shape):

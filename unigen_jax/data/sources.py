@@ -91,7 +91,7 @@ class ArraySource:
 
     Args:
       info: the split's description; `info.num_examples` must equal `len(x)`.
-      x: float32 [num_examples, *info.shape].
+      x: float32 `[num_examples, *info.shape]`.
       label: int32 [num_examples] (zeros for unlabelled data).
     """
 

@@ -85,7 +85,7 @@ class StackedMnistSource:
 
     @property
     def triples(self) -> np.ndarray:
-        """Read-only int64 [num_examples, 3]: the base indices stacked in each example."""
+        """The base indices stacked in each example, read-only int64 [num_examples, 3]."""
         return self._triples
 
     def __len__(self) -> int:

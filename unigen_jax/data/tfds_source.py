@@ -8,6 +8,7 @@ A dataset that is not prepared under the data directory is downloaded and prepar
 format by TFDS itself (`builder.download_and_prepare`), as TFDS users expect, when this machine
 can do it (Colab can); otherwise it is one UserInputError line that says how to prepare it on a
 machine with internet. The decision (`_why_not_download`), in order:
+
 - `UNIGEN_JAX_OFFLINE=1` in the environment: never download (test suites, air-gapped clusters).
 - TensorFlow is not importable: TFDS's preparation of these datasets needs it (Colab ships it).
 - No internet: a TCP connection to storage.googleapis.com:443 (where TFDS keeps its metadata and
@@ -15,12 +16,14 @@ machine with internet. The decision (`_why_not_download`), in order:
   drops packets) and writes nothing, where TFDS's own download, retrying with back-off, took
   3.4 minutes to give up on a failed name lookup here and left temporary files in the data
   directory. With an HTTPS proxy configured (`HTTPS_PROXY`), the download itself decides.
+
 Then the download is tried: if it fails anyway (the network drops, a mirror is down, the disk is
 full), the same one line, with the failure's cause appended, unless another process prepared the
 dataset meanwhile (TFDS writes into a temporary folder renamed at the end, so two processes of a
 multi-host job may both download; the first rename wins and the other reads its result).
 
 Preprocessing, one example at a time (uint8 image -> float32):
+
 - mnist, fashion_mnist, svhn_cropped, cifar10: divide by 255 -> [0, 1].
 - binarized_mnist (Larochelle & Murray 2011's fixed binarisation): pixels are already {0, 1};
   any non-zero pixel becomes 1. No label (label 0).

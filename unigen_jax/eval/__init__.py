@@ -1,5 +1,5 @@
 """Evaluation: the project's own classifiers and metrics, each tested against an independent
-computation (no Inception network can be downloaded, so scores use trained classifiers).
+computation (no Inception network can be downloaded, so scores use trained classifiers) ::
 
   classifier:      ConvClassifier, train/save/load; a feature extractor is any function
                    images -> (logits, features)

@@ -23,7 +23,7 @@ def code_statistics(codes) -> dict:
       m_d = (1/N) sum_i z_id,   s_d^2 = (1/N) sum_i (z_id - m_d)^2,
 
     the correlation rho_de = (1/N) sum_i (z_id - m_d)(z_ie - m_e) / (s_d s_e) (0 where a
-    dimension is constant, s = 0), and the summaries
+    dimension is constant, s = 0), and the summaries ::
 
       mean_abs_mean          = (1/D) sum_d |m_d|                (prior N(0, I): 0)
       mean_variance          = (1/D) sum_d s_d^2                (prior: 1)

@@ -117,10 +117,14 @@ def independent_wasserstein_critic(
     """Trains a fresh WGAN-GP critic on held-out real data vs samples; scores separate sets.
 
     Objective (maximised by the critic f over `steps` Adam steps on minibatches drawn with
-    replacement from the training sets):
-      E_real_train[f(x)] - E_fake_train[f(x)] - lambda E_x_hat[(||grad f(x_hat)||_2 - 1)^2],
-    x_hat on random lines between real and fake examples. Reported, on the evaluation sets:
-      wasserstein_estimate = mean_real_eval f(x) - mean_fake_eval f(x)  (~ W1(real, fake)),
+    replacement from the training sets)::
+
+      E_real_train[f(x)] - E_fake_train[f(x)] - lambda E_x_hat[(||grad f(x_hat)||_2 - 1)^2]
+
+    x_hat on random lines between real and fake examples. Reported, on the evaluation sets::
+
+      wasserstein_estimate = mean_real_eval f(x) - mean_fake_eval f(x)  (~ W1(real, fake))
+
     and its negative (003's "higher is better" convention).
 
     Args:

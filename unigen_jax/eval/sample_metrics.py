@@ -140,7 +140,7 @@ class FeatureStatistics:
 
     Keeps the count n, the running mean and the centred scatter matrix
     S = sum_i (f_i - mu)(f_i - mu)^T in float64. A batch is merged by the pairwise rule of
-    Chan, Golub & LeVeque (1979):
+    Chan, Golub & LeVeque (1979)::
 
       delta = mu_b - mu_a,   n = n_a + n_b,   mu = mu_a + delta * n_b / n,
       S = S_a + S_b + delta delta^T * n_a n_b / n.
@@ -150,7 +150,8 @@ class FeatureStatistics:
     subtracts n mu mu^T from sum f f^T, two nearly equal numbers). Memory is O(F^2) whatever
     the number of samples.
 
-    Usage:
+    Usage::
+
       stats = FeatureStatistics()
       for batch in batches:
           stats.update(batch)          # [b, F]
@@ -291,7 +292,7 @@ def _cubic_kernel(x: np.ndarray, y: np.ndarray) -> np.ndarray:
 def polynomial_mmd_squared(features_x: Any, features_y: Any) -> float:
     """Unbiased MMD^2 between two samples under the cubic polynomial kernel.
 
-    k(x, y) = (x . y / d + 1)^3, and with X = {x_i}_{i<n}, Y = {y_j}_{j<m}:
+    k(x, y) = (x . y / d + 1)^3, and with X = {x_i}_{i<n}, Y = {y_j}_{j<m}::
 
       MMD^2_u = sum_{i != i'} k(x_i, x_i') / (n (n-1)) + sum_{j != j'} k(y_j, y_j') / (m (m-1))
                 - 2 sum_{i, j} k(x_i, y_j) / (n m).

@@ -84,6 +84,17 @@ def minimax_generator_loss(
 
     References: Goodfellow et al. 2014, "Generative Adversarial Nets", eq. 1; Hu et al. 2017
     (arXiv 1706.00550) §3.2.
+
+    Examples:
+      Where D is undecided (logit 0, D = 1/2) the loss is log(1/2); where D rejects the fake
+      (logit -3) it is near 0, and so is its gradient (the saturation):
+
+      >>> import jax, jax.numpy as jnp
+      >>> from unigen_jax import losses
+      >>> print(losses.minimax_generator_loss(jnp.array([0.0, -3.0])))
+      [-0.6931 -0.0486]
+      >>> print(jax.grad(lambda l: losses.minimax_generator_loss(l)[0])(jnp.array([-3.0])))
+      [-0.0474]
     """
     fake, weights, result_dtype = _generator_setup(fake_logits, weights)
     # log(1 - sigmoid(l)) = -softplus(l): no 1 - sigmoid cancellation, finite for any l.
@@ -116,9 +127,11 @@ def minimax_discriminator_loss(
 ) -> jax.Array:
     """Discriminator loss of the logistic GAN: binary cross-entropy, real = 1, fake = 0.
 
-    Objective (minimised by D), with t = 1 - label_smoothing:
+    Objective (minimised by D), with t = 1 - label_smoothing::
+
       -t log D(x) - (1 - t) log(1 - D(x)) - log(1 - D(G(z)))
       = t softplus(-real_logits) + (1 - t) softplus(real_logits) + softplus(fake_logits).
+
     Its minimiser is D*(x) = p_data(x) / (p_data(x) + p_g(x)), i.e. logit* = log p_data - log p_g
     (with t = 1). One-sided label smoothing moves only the real target to 1 - label_smoothing
     (Salimans et al. 2016); note TF-GAN instead uses 1 - label_smoothing / 2.
@@ -135,6 +148,17 @@ def minimax_discriminator_loss(
 
     References: Goodfellow et al. 2014, eq. 1 and Prop. 1; Hu et al. 2017 (arXiv 1706.00550) §3.2;
     Salimans et al. 2016, "Improved Techniques for Training GANs", §3.4.
+
+    Examples:
+      An undecided D (both logits 0) pays log 2 on each side, 2 log 2 = 1.3863; a D sure of
+      both (real logit 5, fake logit -5) pays little, 2 softplus(-5):
+
+      >>> import jax.numpy as jnp
+      >>> from unigen_jax import losses
+      >>> real_logits = jnp.array([0.0, 5.0])
+      >>> fake_logits = jnp.array([0.0, -5.0])
+      >>> print(losses.minimax_discriminator_loss(real_logits, fake_logits))
+      [1.3863 0.0134]
     """
     return _logistic_discriminator_loss(
         real_logits, fake_logits, real_weights, fake_weights, label_smoothing
@@ -156,6 +180,24 @@ def modified_generator_loss(
       [batch] per-example losses.
 
     References: Goodfellow et al. 2014, §3; Hu et al. 2017 (arXiv 1706.00550) §3.2.
+
+    Examples:
+      -log D(G(z)): log 2 = 0.6931 where D is undecided (logit 0), large where D rejects the
+      fake (logit -3), with a gradient near -1 there, where the minimax loss saturates:
+
+      >>> import jax, jax.numpy as jnp
+      >>> from unigen_jax import losses
+      >>> print(losses.modified_generator_loss(jnp.array([0.0, -3.0])))
+      [0.6931 3.0486]
+      >>> print(jax.grad(lambda l: losses.modified_generator_loss(l)[0])(jnp.array([-3.0])))
+      [-0.9526]
+
+      Weighted per example (IWGAN, Hu et al. 2017, eq. 15: the weights held constant):
+
+      >>> fake_logits = jnp.array([0.0, 0.0])
+      >>> w = losses.importance_weights(fake_logits)  # [0.5, 0.5]
+      >>> print(jnp.sum(losses.modified_generator_loss(fake_logits, weights=w)))
+      0.6931
     """
     fake, weights, result_dtype = _generator_setup(fake_logits, weights)
     # -log sigmoid(l) = softplus(-l): finite value and gradient for any l.
@@ -172,8 +214,9 @@ def modified_discriminator_loss(
 ) -> jax.Array:
     """Discriminator loss paired with the non-saturating generator; same as the minimax one.
 
-    Objective (minimised by D), with t = 1 - label_smoothing:
-      t softplus(-real_logits) + (1 - t) softplus(real_logits) + softplus(fake_logits).
+    Objective (minimised by D), with t = 1 - label_smoothing::
+
+      t softplus(-real_logits) + (1 - t) softplus(real_logits) + softplus(fake_logits)
 
     Args:
       real_logits: [batch, ...] discriminator logits on real data.
@@ -187,6 +230,19 @@ def modified_discriminator_loss(
 
     References: Goodfellow et al. 2014; Hu et al. 2017 (arXiv 1706.00550) §3.2; Salimans et
     al. 2016.
+
+    Examples:
+      Logits 0 on both sides cost 2 log 2 = 1.3863 with or without smoothing; one-sided label
+      smoothing (target 0.9) penalises a real logit of 5 that the plain loss accepts:
+
+      >>> import jax.numpy as jnp
+      >>> from unigen_jax import losses
+      >>> real_logits = jnp.array([0.0, 5.0])
+      >>> fake_logits = jnp.array([0.0, -5.0])
+      >>> print(losses.modified_discriminator_loss(real_logits, fake_logits))
+      [1.3863 0.0134]
+      >>> print(losses.modified_discriminator_loss(real_logits, fake_logits, label_smoothing=0.1))
+      [1.3863 0.5134]
     """
     return _logistic_discriminator_loss(
         real_logits, fake_logits, real_weights, fake_weights, label_smoothing
@@ -212,6 +268,14 @@ def wasserstein_generator_loss(
       [batch] per-example losses.
 
     References: Arjovsky, Chintala, Bottou 2017, "Wasserstein GAN", Algorithm 1.
+
+    Examples:
+      The negated critic scores (the hinge GAN's generator loss is the same function):
+
+      >>> import jax.numpy as jnp
+      >>> from unigen_jax import losses
+      >>> print(losses.wasserstein_generator_loss(jnp.array([1.5, -2.0])))
+      [-1.5  2. ]
     """
     fake, weights, result_dtype = _generator_setup(fake_logits, weights)
     return _weighted(-fake, weights).astype(result_dtype)
@@ -227,7 +291,7 @@ def wasserstein_discriminator_loss(
     """Wasserstein critic loss: its negative estimates the Wasserstein-1 distance.
 
     Objective (minimised by the critic f, kept Lipschitz by clipping or a gradient penalty):
-      f(G(z)) - f(x).
+    f(G(z)) - f(x).
 
     Args:
       real_logits: [batch, ...] critic outputs on real data.
@@ -239,6 +303,19 @@ def wasserstein_discriminator_loss(
       [batch] per-example real term + fake term.
 
     References: Arjovsky, Chintala, Bottou 2017, "Wasserstein GAN", Algorithm 1.
+
+    Examples:
+      The batch mean of the negated loss is the critic's estimate of the Wasserstein-1
+      distance, E f(x) - E f(G(z)) = (2 + 0) / 2 = 1 here:
+
+      >>> import jax.numpy as jnp
+      >>> from unigen_jax import losses
+      >>> real_scores = jnp.array([3.0, 1.0])
+      >>> fake_scores = jnp.array([1.0, 1.0])
+      >>> print(losses.wasserstein_discriminator_loss(real_scores, fake_scores))
+      [-2.  0.]
+      >>> print(-jnp.mean(losses.wasserstein_discriminator_loss(real_scores, fake_scores)))
+      1.0
     """
     real, fake, real_weights, fake_weights, result_dtype = _discriminator_setup(
         real_logits, fake_logits, real_weights, fake_weights
@@ -278,6 +355,15 @@ def hinge_discriminator_loss(
 
     References: Lim & Ye 2017, "Geometric GAN"; Miyato et al. 2018, "Spectral Normalization
     for GANs".
+
+    Examples:
+      Outputs beyond the margins (real >= 1, fake <= -1) cost nothing; inside, the distance to
+      the margin: relu(1 - 0.5) + relu(1 + 0.5) = 2:
+
+      >>> import jax.numpy as jnp
+      >>> from unigen_jax import losses
+      >>> print(losses.hinge_discriminator_loss(jnp.array([2.0, 0.5]), jnp.array([-2.0, 0.5])))
+      [0. 2.]
     """
     real, fake, real_weights, fake_weights, result_dtype = _discriminator_setup(
         real_logits, fake_logits, real_weights, fake_weights
@@ -307,6 +393,14 @@ def least_squares_generator_loss(
       [batch] per-example losses.
 
     References: Mao et al. 2017, "Least Squares Generative Adversarial Networks", eq. 2.
+
+    Examples:
+      Half the squared distance of D's output to the real label 1:
+
+      >>> import jax.numpy as jnp
+      >>> from unigen_jax import losses
+      >>> print(losses.least_squares_generator_loss(jnp.array([1.0, 0.0, -1.0])))
+      [0.  0.5 2. ]
     """
     fake, weights, result_dtype = _generator_setup(fake_logits, weights)
     return _weighted(0.5 * jnp.square(fake - real_label), weights).astype(result_dtype)
@@ -338,6 +432,16 @@ def least_squares_discriminator_loss(
       [batch] per-example real term + fake term.
 
     References: Mao et al. 2017, eq. 2 and §3.2.2.
+
+    Examples:
+      A D that outputs the labels (real 1, fake 0) pays 0; one that swaps them pays
+      0.5 + 0.5 = 1:
+
+      >>> import jax.numpy as jnp
+      >>> from unigen_jax import losses
+      >>> print(losses.least_squares_discriminator_loss(jnp.array([1.0, 0.0]),
+      ...                                               jnp.array([0.0, 1.0])))
+      [0. 1.]
     """
     real, fake, real_weights, fake_weights, result_dtype = _discriminator_setup(
         real_logits, fake_logits, real_weights, fake_weights
@@ -372,6 +476,15 @@ def importance_weights(fake_logits: ArrayLike) -> jax.Array:
       [batch] weights, non-negative, summing to 1.
 
     References: Hu et al. 2017, arXiv 1706.00550, eqs. 13 and 15.
+
+    Examples:
+      A fake that D finds 3 times likelier to be real (logit log 3, D/(1 - D) = 3) weighs 3
+      times as much:
+
+      >>> import jax.numpy as jnp
+      >>> from unigen_jax import losses
+      >>> print(losses.importance_weights(jnp.array([0.0, jnp.log(3.0)])))
+      [0.25 0.75]
     """
     fake_logits = jnp.asarray(fake_logits)
     _common.batch_size("fake_logits", fake_logits)
@@ -394,6 +507,15 @@ def adversary_activation_weights(logits: ArrayLike, *, temperature: float = 1.0)
       [batch] weights in (0, 1).
 
     References: Hu et al. 2017, arXiv 1706.00550, eqs. 16-18 and Section 5.2.
+
+    Examples:
+      D's probability of "real", sigmoid(logit / tau): 1/2 at logit 0; tau = 3 turns logit 3
+      into sigmoid(1) = 0.7311 (0.9526 untempered):
+
+      >>> import jax.numpy as jnp
+      >>> from unigen_jax import losses
+      >>> print(losses.adversary_activation_weights(jnp.array([0.0, 3.0]), temperature=3.0))
+      [0.5    0.7311]
     """
     if temperature <= 0:
         raise ValueError(f"temperature must be > 0, got {temperature}")

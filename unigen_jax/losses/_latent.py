@@ -27,9 +27,11 @@ def empirical_gaussian_kl(
     divided by the latent size.
 
     Objective: with m_j and s_j^2 the sample mean and (biased, 1/N) sample variance of code
-    dimension j over the minibatch of N codes of size M,
+    dimension j over the minibatch of N codes of size M::
+
       (1 / M) sum_j KL(N(m_j, s_j^2) || N(0, 1))
-        = (1 / M) sum_j (s_j^2 + m_j^2 - 1 - log s_j^2) / 2.
+        = (1 / M) sum_j (s_j^2 + m_j^2 - 1 - log s_j^2) / 2
+
     Correlations between dimensions are ignored (the fitted Gaussian is diagonal).
 
     Args:
@@ -47,6 +49,18 @@ def empirical_gaussian_kl(
     there, "to use the same hyperparameters for different latent sizes"); Ulyanov, Vedaldi,
     Lempitsky 2017, "It Takes (Only) Two: Adversarial Generator-Encoder Networks"
     (arXiv 1704.02304), their divergence estimate between the codes and the prior.
+
+    Examples:
+      Codes whose batch mean is 0 and variance 1 in every dimension give 0; a variance of 4
+      gives (4 - 1 - log 4) / 2 = 0.8069 in that dimension, halved over the 2 dimensions:
+
+      >>> import jax.numpy as jnp
+      >>> from unigen_jax import losses
+      >>> codes = jnp.array([[1.0, 2.0], [-1.0, -2.0]])
+      >>> print(losses.empirical_gaussian_kl(codes[:, :1]))
+      0.0
+      >>> print(losses.empirical_gaussian_kl(codes))
+      0.4034
     """
     codes = jnp.asarray(codes)
     _common.batch_size("codes", codes)

@@ -28,7 +28,7 @@ class Entry:
     """A registered model: its family's config class and factory, and the family's
     hyperparameters that define it (`iwgan` is the GAN with `importance_weighted=True`).
 
-    factory(config, data_info, *, axis_name, name) -> ModelSpec.
+    `factory(config, data_info, *, axis_name, name) -> ModelSpec`.
     """
 
     config_class: type
@@ -36,6 +36,8 @@ class Entry:
     preset: Mapping[str, Any] = dataclasses.field(default_factory=dict)
 
 
+#: Every model by its name (`--model=NAME`): its family's config class and factory, and the
+#: family's hyperparameters that define it.
 REGISTRY = {
     "gan": Entry(GANConfig, make_gan),
     # Mirza & Osindero 2014; Hu et al. 2017, arXiv 1706.00550, Section 5.1.

@@ -9,7 +9,7 @@ with x and z exchanged; Bajaj & Singh's survey "Deep Generative Models: VAE and 
 
 Networks: an encoder E (`common.encoder_net`: the Gaussian (mean, log variance) head), a
 generator (decoder) G and a code discriminator C(z) (`nets.MLPDiscriminator` on codes,
-`code_hidden_sizes`), C(z) = sigmoid(logit) the probability that z is a prior sample.
+`code_hidden_sizes`), C(z) = sigmoid(logit) the probability that z is a prior sample ::
 
   code:  z = E(x) = mean(x)                                (default: deterministic encoder,
          z = mean(x) + exp(log_variance(x) / 2) * eps      `stochastic_encoder`: Makhzani et

@@ -4,14 +4,14 @@ tell the two domains apart by, with a label classifier trained on the labelled s
 Ganin et al. 2016, "Domain-Adversarial Training of Neural Networks" (JMLR, arXiv 1505.07818),
 Algorithm 1; Hu et al. 2017 (arXiv 1706.00550), Section 3.1, eq. 1, which reads ADA as a
 GAN-like game whose "generator" is the feature extractor x = G_theta(z) of an example z of
-either domain, y = 1 for the source domain and y = 0 for the target, p(y) uniform:
+either domain, y = 1 for the source domain and y = 0 for the target, p(y) uniform::
 
   max_phi    L_phi   = E_{p_theta(x|y) p(y)}[log q_phi(y|x)]
   max_theta  L_theta = E_{p_theta(x|y) p(y)}[log q^r_phi(y|x)],   q^r(y|x) = q(1 - y|x)
 
 plus, for theta, the classification loss of the labelled source examples. With D(x) =
 q_phi(y = 1|x) = sigmoid(logit) and B source and B target examples a step (p(y) uniform: the
-mean over the 2B examples):
+mean over the 2B examples)::
 
   phase 1, `domain` (D; features held constant), eq. 1 top:
     -L_phi   = 1/2 mean_src[softplus(-logit)] + 1/2 mean_tgt[softplus(logit)]

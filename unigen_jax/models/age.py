@@ -8,12 +8,12 @@ et al. 2017's baselines (arXiv 1706.04987, Section 5 and Appendix H). Latent spa
 sphere S^{M-1} of R^M; prior z uniform on it (a normal draw divided by its norm); E's output is
 divided by its norm. Delta is the empirical KL (`losses.empirical_gaussian_kl`): the Gaussian
 fitted dimension by dimension to the minibatch codes (moments of the GLOBAL batch) against
-N(0, 1), divided by M, as in the authors' code (its default `KL=qp`, `criterion=param`):
+N(0, 1), divided by M, as in the authors' code (its default `KL=qp`, `criterion=param`)::
 
   E (maximises the game):  KL_emp(E(x)) - KL_emp(E(G(z))) + mu * |x - G(E(x))|_1
   G (minimises it):        KL_emp(E(G(z))) + lam * (1 - cos(z, E(G(z)))) / M
 
-|.|_1 is the mean absolute error over the data's elements, batch-averaged. The code
+`|.|_1` is the mean absolute error over the data's elements, batch-averaged. The code
 reconstruction divides the cosine distance by M because the authors' code averages the products
 of the two normalised codes over the code's elements (2 - mean_j z_j e_j), so their weight
 keeps its meaning here.

@@ -6,7 +6,7 @@ Dumoulin et al. 2016, "Adversarially Learned Inference" (arXiv 1606.00704), eq. 
 Algorithm 1; Donahue, Kraehenbuehl, Darrell 2016, "Adversarial Feature Learning" (BiGAN, arXiv
 1605.09782), eq. 1; Su 2018 (arXiv 1807.05936), eqs. 35-43; Pu et al. 2017 (arXiv 1711.04915),
 eq. 3 (the ALI objective, their baseline). D(x, z) = sigmoid(logit(x, z)) is the probability
-that a pair comes from the encoder's joint q(x, z) = p_data(x) q(z|x).
+that a pair comes from the encoder's joint q(x, z) = p_data(x) q(z|x) ::
 
   D:     min  E_x[-log D(x, E(x))] + E_z[-log(1 - D(G(z), z))]                    (Su eq. 38)
   E, G:  `ali_objective`, with  a = logit(x, E(x)), b = logit(G(z), z):

@@ -4,14 +4,14 @@ and whose codes face a code discriminator C.
 Rosca, Lakshminarayanan, Warde-Farley, Mohamed 2017, "Variational Approaches for
 Auto-Encoding Generative Adversarial Networks" (arXiv 1706.04987), Section 3, eq. 8 and
 Algorithm 1, in the non-saturating form. Prior p(z) = N(0, I); deterministic encoder E;
-x_rec = G(E(x)), x_gen = G(z), z ~ p(z); D(x) = sigmoid(D's logit), C likewise:
+x_rec = G(E(x)), x_gen = G(z), z ~ p(z); D(x) = sigmoid(D's logit), C likewise::
 
   E: lambda * |x - x_rec|_1 - log C(E(x))
   G: lambda * |x - x_rec|_1 - log D(x_rec) - log D(x_gen)
   D: -log D(x) - log(1 - D(x_rec)) - log(1 - D(x_gen))
   C: -log C(z) - log(1 - C(E(x))),   prior samples z are C's "real" class
 
-|.|_1 is the mean absolute error over the data's elements (the L1 norm divided by the number
+`|.|_1` is the mean absolute error over the data's elements (the L1 norm divided by the number
 of pixels, so that lambda keeps its meaning across image sizes), averaged over the batch; all
 expectations are batch means. Every log-sigmoid is a softplus of the logit (`unigen_jax.losses`).
 
@@ -19,7 +19,7 @@ Phases per step (Algorithm 1): `encoder_generator`, repeated `encoder_generator_
 times with fresh z (Rosca et al. Appendix H: "we update the encoder ... and the generator
 twice for each discriminator and code discriminator update"), then `discriminators` once (D
 and C, whose losses share no parameters). E and G have different losses yet are updated
-together from one forward pass: the phase minimises
+together from one forward pass: the phase minimises ::
 
   lambda * |x - G(E(x))|_1 - log C(E(x)) - log D(G(stop_gradient(E(x)))) - log D(G(z))
 
@@ -40,7 +40,7 @@ thousand steps of batch 64 on `mnist5k`.
 Ablation (Rosca et al. Appendix D, eq. 18): `code_critic="empirical_kl"` replaces C by the
 empirical KL of the minibatch codes' per-dimension mean and variance to N(0, 1) divided by
 the latent size (`losses.empirical_gaussian_kl`, moments of the GLOBAL batch); E's loss is
-then lambda * |x - x_rec|_1 + KL_emp(E(x)) and there is no C network.
+then `lambda * |x - x_rec|_1 + KL_emp(E(x))` and there is no C network.
 """
 
 from __future__ import annotations
@@ -90,7 +90,7 @@ class AlphaGANConfig:
 
 
 def l1_reconstruction(x: jax.Array, x_rec: jax.Array) -> jax.Array:
-    """Batch mean of |x - x_rec| averaged over each example's elements."""
+    """Batch mean of `|x - x_rec|` averaged over each example's elements."""
     return jnp.mean(jnp.abs(x - x_rec))
 
 
@@ -98,14 +98,14 @@ def l1_reconstruction(x: jax.Array, x_rec: jax.Array) -> jax.Array:
 
 
 def encoder_loss(reconstruction, code_logits, reconstruction_weight):
-    """E: lambda * |x - x_rec|_1 - log C(E(x)); `code_logits` are C's logits on E(x)."""
+    """E: `lambda * |x - x_rec|_1 - log C(E(x))`; `code_logits` are C's logits on E(x)."""
     return reconstruction_weight * reconstruction + jnp.mean(
         losses.modified_generator_loss(code_logits)
     )
 
 
 def generator_loss(reconstruction, rec_logits, gen_logits, reconstruction_weight):
-    """G: lambda * |x - x_rec|_1 - log D(x_rec) - log D(x_gen)."""
+    """G: `lambda * |x - x_rec|_1 - log D(x_rec) - log D(x_gen)`."""
     adversarial = losses.modified_generator_loss(rec_logits) + losses.modified_generator_loss(
         gen_logits
     )

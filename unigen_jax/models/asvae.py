@@ -5,7 +5,7 @@ minimised, the log density ratios it needs estimated by two discriminators on (x
 
 Pu, Wang, Henao, Chen, Gan, Li, Carin 2017, "Adversarial Symmetric Variational Autoencoder"
 (arXiv 1711.04915), Section 3. Lemma 1 and Corollary 1.1 (eqs. 4-7): a logistic classifier of
-pairs from two joints converges to their log density ratio. The two ratio estimators:
+pairs from two joints converges to their log density ratio. The two ratio estimators::
 
   f_psi  (eq. 5):  max  E_{q_phi(x, z)}[log sigma(f(x, z))] + E_{p_theta(x) p(z)}[log(1 - sigma(f))]
   h_psi' (eq. 6):  max  E_{p_theta(x, z)}[log sigma(h(x, z))] + E_{q(x) q_phi(z)}[log(1 - sigma(h))]
@@ -16,7 +16,7 @@ Pairs of the product of marginals pair one example with another example's partne
 p(z) as (x_theta(z_j), z_i) and q(x) q_phi(z) as (x_i, z_j), z_j ~ q_phi(z|x_j), j the example
 before i in the global batch (`Networks.batch_roll`).
 
-The bounds (eqs. 8-9), rewritten with the ratios (the step before eq. 10):
+The bounds (eqs. 8-9), rewritten with the ratios (the step before eq. 10)::
 
   L_x = E_{q(x)}[log p_theta(x)] - KL(q_phi(x, z) || p_theta(x, z))
       = E_{q_phi(x, z)}[log p_theta(x|z) - f*(x, z)]                                  (eq. 8)
@@ -25,7 +25,7 @@ The bounds (eqs. 8-9), rewritten with the ratios (the step before eq. 10):
 
 and the encoder and decoder maximise their sum (eqs. 10-12) with both expectations
 reparameterised (eq. 11): z = z_phi(x, eps), eps ~ N(0, I), on the x side; x = x_theta(z, xi),
-z ~ p(z), on the z side:
+z ~ p(z), on the z side::
 
   max_{theta, phi}  E_{x, eps}[log p_theta(x|z_phi(x, eps)) - f(x, z_phi(x, eps))]
                   + E_{z, xi}[log q_phi(z|x_theta(z, xi)) - h(x_theta(z, xi), z)]      (eq. 11)

@@ -2,7 +2,7 @@
 
 Su 2018 (arXiv 1807.05936, eqs. 8-11) derives EM as variational inference with the model
 q(x, z) = q(z) q(x|z), here K Gaussians (z = k the component, q(k) = pi_k,
-q(x|k) = N(mu_k, Sigma_k)), and p(x, z) = p~(x) p(z|x), alternately optimised:
+q(x|k) = N(mu_k, Sigma_k)), and p(x, z) = p~(x) p(z|x), alternately optimised::
 
   E step, eq. 11:  p(k|x_i) = q(x_i|k) q(k) / sum_j q(x_i|j) q(j) =: r_ik  (responsibilities)
   M step, eq. 8:   q = argmax_q sum_i sum_k r_ik log q(x_i, k), in closed form for Gaussians

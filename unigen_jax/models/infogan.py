@@ -4,7 +4,7 @@ discriminator's trunk must recover from the generated samples.
 Chen et al. 2016, "InfoGAN" (arXiv 1606.03657), eqs. 1 and 6, in the non-saturating form of
 their code; Hu et al. 2017 (arXiv 1706.00550), eq. 5, which reads the mutual-information term
 as reconstructing the code c from x with q_eta(c|x) (the "inverted" view of a VAE's
-reconstruction of x from z):
+reconstruction of x from z)::
 
   G's input: (z, c), z ~ N(0, I_latent_dim) noise; c = (k, u): one categorical code
     k ~ Uniform{0, ..., K-1} (one-hot) and C continuous codes u_j ~ Uniform[-1, 1].

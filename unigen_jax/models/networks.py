@@ -55,6 +55,38 @@ class Networks:
       noise_indices: int [batch_size], outside shard_map only: the example index whose noise
         each example draws (examples given one index share their noise: a sample grid whose
         rows keep the noise fixed while a code varies); None: each its own position.
+
+    Examples:
+      A handle outside any device mesh (the engine builds one for every phase update), on a
+      network that scales its input by a learned w = 2:
+
+      >>> import flax.linen as nn, jax, jax.numpy as jnp
+      >>> from unigen_jax.models.networks import Networks
+      >>> class Scale(nn.Module):
+      ...     @nn.compact
+      ...     def __call__(self, x, *, train):
+      ...         return x * self.param("w", nn.initializers.ones, ())
+      >>> nets = Networks({"scale": Scale()}, {"scale": {"w": jnp.array(2.0)}}, {},
+      ...                 train=True, key=jax.random.PRNGKey(0), batch_size=3)
+      >>> print(nets("scale", jnp.array([1.0, 2.0, 3.0])))
+      [2. 4. 6.]
+
+      Reductions over the (here one-device) global batch: IWGAN's normalised weights of
+      examples whose D(x) / (1 - D(x)) are 1, 1 and 2:
+
+      >>> print(nets.batch_softmax(jnp.log(jnp.array([1.0, 1.0, 2.0]))))
+      [0.25 0.25 0.5 ]
+      >>> print(nets.batch_mean(jnp.array([1.0, 2.0, 6.0])))
+      3.0
+
+      Named noise, one draw per example; each tag once per phase update:
+
+      >>> nets.normal("z", (2,)).shape
+      (3, 2)
+      >>> nets.normal("z", (2,))
+      Traceback (most recent call last):
+      ...
+      ValueError: noise tag 'z' used twice in one phase update; use a new tag
     """
 
     def __init__(
@@ -161,11 +193,11 @@ class Networks:
         return offset * self.batch_size + jnp.arange(self.batch_size, dtype=jnp.int32)
 
     def normal(self, tag: str, shape: tuple[int, ...], dtype=jnp.float32) -> jax.Array:
-        """Standard normal noise [batch_size, *shape], the same whatever the device count."""
+        """Standard normal noise `[batch_size, *shape]`, the same whatever the device count."""
         return noise.normal(self.key(tag), self.example_indices(), shape, dtype)
 
     def uniform(self, tag: str, shape: tuple[int, ...], dtype=jnp.float32) -> jax.Array:
-        """Uniform [0, 1) noise [batch_size, *shape], the same whatever the device count."""
+        """Uniform [0, 1) noise `[batch_size, *shape]`, the same whatever the device count."""
         return noise.uniform(self.key(tag), self.example_indices(), shape, dtype)
 
     def categorical(self, tag: str, num_classes: int) -> jax.Array:

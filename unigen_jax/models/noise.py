@@ -69,7 +69,7 @@ def bits_to_unit_interval(bits: jax.Array, dtype=jnp.float32) -> jax.Array:
 
 
 def uniform(key, example_indices, shape, dtype=jnp.float32) -> jax.Array:
-    """Uniform [0, 1) noise [len(example_indices), *shape]."""
+    """Uniform [0, 1) noise `[len(example_indices), *shape]`."""
     bits = random_bits(key, example_indices, math.prod(shape))
     return bits_to_unit_interval(bits, dtype).reshape(example_indices.shape[0], *shape)
 
@@ -86,6 +86,6 @@ def bits_to_normal(bits: jax.Array, dtype=jnp.float32) -> jax.Array:
 
 
 def normal(key, example_indices, shape, dtype=jnp.float32) -> jax.Array:
-    """Standard normal noise [len(example_indices), *shape]."""
+    """Standard normal noise `[len(example_indices), *shape]`."""
     bits = random_bits(key, example_indices, math.prod(shape))
     return bits_to_normal(bits, dtype).reshape(example_indices.shape[0], *shape)

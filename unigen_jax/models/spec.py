@@ -71,6 +71,28 @@ class Phase:
         as in Gulrajani et al. (2017), Algorithm 1; otherwise every repeat reads the first.
       project: applied to the params of every network this phase trains after each of its
         updates (projected gradient descent: WGAN's weight clipping), or None.
+
+    Examples:
+      WGAN-GP's critic phase: five updates a step, each on a real batch of its own, the
+      generator held constant while the critic trains:
+
+      >>> import jax.numpy as jnp
+      >>> from unigen_jax import losses
+      >>> from unigen_jax.models.spec import Phase
+      >>> def critic_loss(nets, batch):
+      ...     fake = nets("generator", nets.normal("z", (8,)))
+      ...     real_scores, _ = nets("discriminator", batch["x"])
+      ...     fake_scores, _ = nets("discriminator", fake)
+      ...     loss = losses.wasserstein_discriminator_loss(real_scores, fake_scores)
+      ...     return jnp.mean(loss), {"critic_loss": jnp.mean(loss)}
+      >>> critic = Phase("critic", trains=("discriminator",), loss_fn=critic_loss, repeats=5,
+      ...                fresh_batches=True)
+      >>> critic.repeats, critic.trains
+      (5, ('discriminator',))
+      >>> Phase("idle", trains=(), loss_fn=critic_loss)
+      Traceback (most recent call last):
+      ...
+      ValueError: phase 'idle' trains no network
     """
 
     name: str
@@ -96,6 +118,24 @@ class ParamUpdate:
     `nets.params(name)` (and may apply networks and draw noise, like a loss) and returns the
     new params of the networks in `writes`. A shadow network written here takes its source's
     BatchNorm statistics at the same time.
+
+    Examples:
+      An exponential moving average of the generator's params, with decay 0.9: from 0 towards
+      a generator param of 1, one update moves the average to 0.1:
+
+      >>> import jax, jax.numpy as jnp
+      >>> from unigen_jax.models.networks import Networks
+      >>> from unigen_jax.models.spec import ParamUpdate
+      >>> def ema(nets, batch):
+      ...     average = jax.tree.map(lambda a, p: 0.9 * a + 0.1 * p,
+      ...                            nets.params("generator_ema"), nets.params("generator"))
+      ...     return {"generator_ema": average}, {}
+      >>> update = ParamUpdate("ema", writes=("generator_ema",), update_fn=ema)
+      >>> params = {"generator": {"w": jnp.array(1.0)}, "generator_ema": {"w": jnp.array(0.0)}}
+      >>> nets = Networks({}, params, {}, train=False, key=jax.random.PRNGKey(0), batch_size=1)
+      >>> new_params, metrics = update.update_fn(nets, {})
+      >>> print(new_params["generator_ema"]["w"])
+      0.1
     """
 
     name: str
@@ -115,6 +155,16 @@ class Shadow:
       of: the network whose module it applies and whose params it starts from.
       replaces_in_sampling: samples and evaluation use this copy in place of `of` (an EMA
         generator); otherwise it is only read by phases (Su's snapshot G_old).
+
+    Examples:
+      The EMA generator, which samples in place of the trained one (its `ModelSpec` then
+      lists a `ParamUpdate` that writes it), and Su's snapshot, which only phases read:
+
+      >>> from unigen_jax.models.spec import Shadow
+      >>> shadows = {"generator_ema": Shadow(of="generator", replaces_in_sampling=True),
+      ...            "generator_old": Shadow(of="generator")}
+      >>> shadows["generator_old"].replaces_in_sampling
+      False
     """
 
     of: str
@@ -134,6 +184,21 @@ class Stream:
       exclusive: the stream's examples are taken out of the run's dataset, which keeps the
         rest (SVAE: the labelled share, and the rest as unlabelled data). `select` must then
         return a subset of the train source (`unigen_jax.data.subsets.share`).
+
+    Examples:
+      SVAE's labelled share: a tenth of the training split, class-balanced, in batches of 16
+      that phases read as `batch["labelled"]`, and taken out of the unlabelled data:
+
+      >>> import numpy as np
+      >>> from unigen_jax.data import ArraySource, DatasetInfo, share
+      >>> from unigen_jax.models.spec import Stream
+      >>> labelled = Stream(select=lambda source, seed: share(source, 0.1, data_seed=seed),
+      ...                   batch_size=16, exclusive=True)
+      >>> info = DatasetInfo(name="toy", kind="vector", shape=(2,), num_classes=2,
+      ...                    num_examples=100)
+      >>> train_source = ArraySource(info, np.zeros((100, 2)), np.arange(100) % 2)
+      >>> len(labelled.select(train_source, 0))
+      10
     """
 
     select: Callable[[Any, int], Any]
@@ -198,6 +263,50 @@ class ModelSpec:
         its test accuracy (`classification_accuracy`).
       sample_grids: {name: SampleGrid}: grids the training loop writes beside the main one
         (InfoGAN's sweep of each continuous code); names of lowercase letters, digits, "_".
+
+    Examples:
+      The smallest model: one learned value fitted to the data by least squares. One SGD
+      step of rate 1/2 on the mean squared error 1/N sum_i (v - x_i)^2, whose gradient is
+      2 (v - mean(x)), takes v from 0 to the data's mean, 3:
+
+      >>> import flax.linen as nn, jax.numpy as jnp, optax
+      >>> from unigen_jax.models.spec import ModelSpec, Phase
+      >>> from unigen_jax.train import create_train_state, make_mesh, make_train_step, shard_batch
+      >>> class Constant(nn.Module):
+      ...     @nn.compact
+      ...     def __call__(self, x, *, train):
+      ...         return jnp.broadcast_to(self.param("v", nn.initializers.zeros, ()), x.shape)
+      >>> def least_squares(nets, batch):
+      ...     loss = jnp.mean((nets("estimate", batch["x"]) - batch["x"]) ** 2)
+      ...     return loss, {"squared_error": loss}
+      >>> model = ModelSpec(
+      ...     name="mean",
+      ...     config=None,
+      ...     networks={"estimate": Constant()},
+      ...     init_args={"estimate": lambda batch: (batch["x"],)},
+      ...     optimizers={"estimate": optax.sgd(0.5)},
+      ...     phases=(Phase("fit", trains=("estimate",), loss_fn=least_squares),),
+      ...     sample_fn=None,
+      ... )
+      >>> batch = {"x": jnp.array([1.0, 2.0, 3.0, 6.0]), "label": jnp.zeros(4, jnp.int32)}
+      >>> state = create_train_state(model, batch, seed=0)
+      >>> mesh = make_mesh(1)
+      >>> step = make_train_step(model, mesh)
+      >>> state, metrics = step(state, shard_batch(batch, mesh))
+      >>> print(metrics["squared_error"])  # at v = 0: (1 + 4 + 9 + 36) / 4
+      12.5
+      >>> print(state.params["estimate"]["v"])
+      3.0
+
+      A spec is checked when it is built:
+
+      >>> ModelSpec(name="mean", config=None, networks={"estimate": Constant()},
+      ...           init_args={"estimate": lambda batch: (batch["x"],)}, optimizers={},
+      ...           phases=(Phase("fit", trains=("estimate",), loss_fn=least_squares),),
+      ...           sample_fn=None)
+      Traceback (most recent call last):
+      ...
+      ValueError: network 'estimate' is trained but has no optimizer
     """
 
     name: str
@@ -252,13 +361,14 @@ class ModelSpec:
 
     @property
     def batches_per_step(self) -> int:
-        """Real batches of each stream a step reads: the most repeats of a fresh-batch phase."""
+        """The number of real batches of each stream a step reads (the most repeats of a
+        fresh-batch phase)."""
         fresh = [p.repeats for p in self.phases if isinstance(p, Phase) and p.fresh_batches]
         return max(fresh, default=1)
 
     @property
     def shadow_sources(self) -> dict[str, str]:
-        """{shadow: the network whose module it applies}."""
+        """The network whose module each shadow applies, by shadow name."""
         return {name: shadow.of for name, shadow in self.shadows.items()}
 
     def inference_networks(

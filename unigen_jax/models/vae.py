@@ -2,7 +2,7 @@
 options, the class-conditional VAE and the adversary activated VAE.
 
 Kingma & Welling (2014); Hu et al. (2017, arXiv 1706.00550, Section 3.3, eq. 7); beta-VAE
-(Higgins et al. 2017) with `--config.beta`:
+(Higgins et al. 2017) with `--config.beta`::
 
   min_{E,G}  E_x[ -E_{q(z|x,y)}[log p(x|z,y)] + beta * KL(q(z|x,y) || N(0, I)) ]
 
@@ -24,11 +24,15 @@ or Gaussian / Laplace around the generator's mean with a fixed scale (the defaul
 - `divergence=mmd` (InfoVAE, Zhao, Song, Ermon 2017, arXiv 1706.02262, Section 4; the
   `infovae` preset) fixes the per-example KL's pull of every q(z|x) towards the prior, which
   lets a flexible decoder ignore z and leaves holes in q(z): it matches the aggregated
-  posterior q(z) = E_x q(z|x) to the prior instead. Their objective, to maximise,
-    E_x E_q(z|x)[log p(x|z)] - (1 - alpha) E_x KL(q(z|x) || p(z))
-                             - (alpha + lambda - 1) D(q(z) || p(z)),
-  with D the MMD: our loss is
-    -(1/B) sum_i log p(x_i|z_i) + beta (1/B) sum_i KL_i + mmd_weight * MMD_u^2({z_i}, {z'_i}),
+  posterior q(z) = E_x q(z|x) to the prior instead. Their objective, to maximise::
+
+      E_x E_q(z|x)[log p(x|z)] - (1 - alpha) E_x KL(q(z|x) || p(z))
+                               - (alpha + lambda - 1) D(q(z) || p(z))
+
+  with D the MMD: our loss is::
+
+      -(1/B) sum_i log p(x_i|z_i) + beta (1/B) sum_i KL_i + mmd_weight * MMD_u^2({z_i}, {z'_i})
+
   i.e. 1 - alpha = beta and alpha + lambda - 1 = mmd_weight; z_i ~ q(z|x_i) over the GLOBAL
   batch, as many z'_i ~ N(0, I), MMD_u^2 the unbiased estimate (`losses.
   maximum_mean_discrepancy`, kernel `mmd_kernel`, scale `mmd_scale`, 0: 2 * latent_dim).

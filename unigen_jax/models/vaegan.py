@@ -5,7 +5,7 @@ samples.
 
 Networks: a Gaussian encoder E (q(z|x) = N(mu(x), diag sigma^2(x))), a generator G (Larsen et
 al.'s "decoder") and a discriminator D whose layer l gives the features D_l. With
-x~ = G(z~), z~ ~ q(z|x) reparameterised, and x_p = G(z_p), z_p ~ N(0, I):
+x~ = G(z~), z~ ~ q(z|x) reparameterised, and x_p = G(z_p), z_p ~ N(0, I)::
 
   L_prior  = KL(q(z|x) || N(0, I))                           (analytic)
   L_llike  = -log N(D_l(x) | D_l(x~), I)                      (their Section 2)
@@ -14,7 +14,7 @@ x~ = G(z~), z~ ~ q(z|x) reparameterised, and x_p = G(z_p), z_p ~ N(0, I):
 
 (Dis_l and Dec in their notation), L_llike summed over the d_l units of layer l (a
 log-likelihood of the whole feature vector), every term averaged over the batch. Each network
-has its own objective (their Algorithm 1):
+has its own objective (their Algorithm 1)::
 
   E:  L_prior + L_llike
   G:  gamma * L_llike - L_GAN, in its non-saturating form

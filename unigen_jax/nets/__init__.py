@@ -4,7 +4,7 @@ strided / transposed convolutions.
 
 Conventions (relied on by the training engine): images are float32 in [0, 1], NHWC; DCGAN
 discriminators and encoders map them to [-1, 1] first; generators return pre-activation
-outputs [batch, *output_shape]; discriminators return (logits [batch], features [batch, F]);
+outputs `[batch, *output_shape]`; discriminators return (logits [batch], features [batch, F]);
 encoders return (mean, log_variance), each [batch, latent_dim]; every `__call__` takes a
 keyword-only `train`; BatchNorm statistics are averaged over `axis_name` when it is set.
 """

@@ -62,8 +62,8 @@ def dcgan_generator_layout(output_shape: Sequence[int]) -> tuple[int, int]:
     (28 -> 7 with 2, 32 -> 4 with 3, 64 -> 4 with 4, 8 -> 4 with 1).
 
     Raises:
-      UserInputError (a ValueError): output_shape is not [H, W, C] with H == W and H even and
-        above 7 (so that at least one upsampling is possible).
+      UserInputError: output_shape is not [H, W, C] with H == W and H even and above 7 (so
+        that at least one upsampling is possible); a ValueError.
     """
     output_shape = tuple(output_shape)
     if len(output_shape) != 3 or min(output_shape) < 1:
@@ -88,10 +88,11 @@ def dcgan_generator_layout(output_shape: Sequence[int]) -> tuple[int, int]:
 
 
 class DCGANGenerator(nn.Module):
-    """DCGAN generator: latent code -> image logits.
+    """DCGAN generator: latent code -> image logits::
 
-    z -> Dense(s*s*F_top) -> BN, ReLU -> [ConvT(4x4, stride 2) -> BN, ReLU] x (n-1)
-      -> ConvT(4x4, stride 2) to C channels (no BN, no activation),
+      z -> Dense(s*s*F_top) -> BN, ReLU -> [ConvT(4x4, stride 2) -> BN, ReLU] x (n-1)
+        -> ConvT(4x4, stride 2) to C channels (no BN, no activation)
+
     with (s, n) = dcgan_generator_layout(output_shape), F_top = base_features * 2**(n-1) and
     the channels halving at each transposed conv (28x28: 7x7x128 -> 14x14x64 -> 28x28xC).
     Radford et al. (2016), Fig. 1; the TF-GAN / InfoGAN MNIST generator at base_features=64
@@ -219,7 +220,10 @@ class DCGANDiscriminator(nn.Module):
     (2016); the TF-GAN / InfoGAN MNIST discriminator's conv layers at base_features=64.
 
     Attributes:
-      base_features, kernel_size, normalization, axis_name: as in `DCGANTrunk`.
+      base_features: as in `DCGANTrunk`.
+      kernel_size: as in `DCGANTrunk`.
+      normalization: as in `DCGANTrunk`.
+      axis_name: as in `DCGANTrunk`.
       minibatch_kernels: B > 0 puts a `MinibatchDiscrimination` layer (B kernels of
         `minibatch_kernel_dim`) between the flattened trunk features and the logit (Salimans
         et al. 2016, arXiv 1606.03498, Section 3.2), its similarities over the global batch
@@ -274,7 +278,10 @@ class DCGANEncoder(nn.Module):
 
     Attributes:
       latent_dim: size of z.
-      base_features, kernel_size, normalization, axis_name: as in `DCGANTrunk`.
+      base_features: as in `DCGANTrunk`.
+      kernel_size: as in `DCGANTrunk`.
+      normalization: as in `DCGANTrunk`.
+      axis_name: as in `DCGANTrunk`.
     """
 
     latent_dim: int

@@ -2,7 +2,7 @@
 q_0 (a diagonal Gaussian) into a richer one, with the log-determinant of each Jacobian in closed
 form.
 
-Rezende & Mohamed 2015, "Variational Inference with Normalizing Flows" (arXiv 1505.05770):
+Rezende & Mohamed 2015, "Variational Inference with Normalizing Flows" (arXiv 1505.05770)::
 
   f_k(z) = z + u_k h(w_k^T z + b_k),  h = tanh                                  (eq. 10)
   psi_k(z) = h'(w_k^T z + b_k) w_k                                               (eq. 11)
@@ -18,7 +18,7 @@ The inverse (needed to evaluate log q_K at a point that was not drawn from it, a
 log q(z|x) at prior samples, Pu et al. 2017, arXiv 1711.04915, eq. 11) has no closed form:
 for y = f(z), alpha = w^T z solves the scalar equation alpha + (w^T u_hat) h(alpha + b) = w^T y,
 whose left side increases strictly in alpha (its slope 1 + (w^T u_hat) h' > 0 because
-w^T u_hat > -1 and 0 < h' <= 1), and alpha lies within |w^T u_hat| of w^T y (|h| <= 1). It is
+w^T u_hat > -1 and 0 < h' <= 1), and alpha lies within `|w^T u_hat|` of w^T y (`|h| <= 1`). It is
 found by bisection on that bracket, then z = y - u_hat h(alpha + b). Gradients: the bisection
 runs on constants (stop_gradient) and one Newton step from its root, taken on the live
 parameters, carries the implicit-function gradient d alpha = -dF / F'(alpha) exactly at the

@@ -15,6 +15,7 @@ Two forms, chosen by `trunk`:
     LeakyReLU(0.2), flatten);
   - 'none' (vectors, or flattened images): D_x = flatten, so that with `z_hidden=()` the
     network is an MLP on the concatenation [x, z].
+
 D_z and D_xz are [Dense -> LeakyReLU(0.2)] per hidden size (no normalization; Dumoulin et
 al.'s dropout of 0.2 is left out: the library's networks take no dropout key).
 
@@ -45,8 +46,10 @@ class JointDiscriminator(nn.Module):
         (x flattened as it is).
       z_hidden: hidden sizes of D_z, the MLP on the code (() : z as it is).
       joint_hidden: hidden sizes of D_xz, the MLP on the concatenated features.
-      base_features, kernel_size, normalization, axis_name: the DCGAN trunk's (`DCGANTrunk`);
-        unused with trunk='none'.
+      base_features: the DCGAN trunk's (`DCGANTrunk`); unused with trunk='none'.
+      kernel_size: the DCGAN trunk's; unused with trunk='none'.
+      normalization: the DCGAN trunk's; unused with trunk='none'.
+      axis_name: the DCGAN trunk's; unused with trunk='none'.
     """
 
     trunk: str = "none"

@@ -23,7 +23,7 @@ from unigen_jax.nets.minibatch import MinibatchDiscrimination
 
 
 class MLPGenerator(nn.Module):
-    """z [batch, latent] -> [Dense -> ReLU] per hidden size -> Dense -> [batch, *output_shape].
+    """z [batch, latent] -> [Dense -> ReLU] per hidden size -> Dense -> `[batch, *output_shape]`.
 
     Attributes:
       output_shape: shape of one example, e.g. (2,) or (28, 28, 1).
@@ -37,7 +37,7 @@ class MLPGenerator(nn.Module):
 
     @nn.compact
     def __call__(self, z: jax.Array, *, train: bool) -> jax.Array:
-        """Returns pre-activation outputs [batch, *output_shape] (no final nonlinearity)."""
+        """Returns pre-activation outputs `[batch, *output_shape]` (no final nonlinearity)."""
         del train
         x = flatten(z)
         for i, size in enumerate(self.hidden):

@@ -1,6 +1,7 @@
 """The training loop: data, compiled step, logging, samples, checkpoints, resume, SIGTERM.
 
-Workdir layout (the contract users rely on):
+Workdir layout (the contract users rely on)::
+
   config.json                 the resolved configuration, with the device count
   metrics.jsonl               one JSON object per logged step (the last step always logged)
   samples/step_NNNNNN.png     sample grid (scatter plot for 2-D data; one row per class for
