@@ -1,16 +1,19 @@
 r"""Training-step benchmark: `python -m experiments.benchmark` (also `make bench`).
 
-For each model at its standard shapes (DCGAN 28x28x1 and 32x32x3 at batch 64, the VAE at
-batch 128, the 2-D MLP GAN at batch 512), on 1 and 2 devices and with 1 or K steps fused per
-call: the first (compiling) call, steady-state steps/s, the step's XLA buffer sizes and the
-process's peak memory; the same architectures, losses and optimizers in PyTorch eager
-(`experiments/torch_reference.py`, a benchmark-only extra: `pip install torch==2.13.0`), run back
-to back, and the ratio; the achieved FLOP/s (FLOPs from XLA's cost analysis) as a share of what
-this machine reaches on a large float32 matmul; how far the parameters after the first call on
-2 devices are from those on 1 device (||a - b|| / ||a||, same batch, same noise) and how far
-the first step's losses and gradient norms are; and for the settings `experiments.train` uses
-by default, steps/s when batches come from the input pipeline (a dataset, the host-batch thread
-and the device-prefetch thread) against one constant batch.
+For each model at its standard shapes (DCGAN 28x28x1 and 32x32x3 at batch 64, the VAE at batch
+128, the 2-D MLP GAN at batch 512), on 1 and 2 devices and with 1 or K steps fused per call,
+and for each family with a PyTorch reference (`FAMILY_CONFIGS`: WGAN-GP, InfoGAN, VAE/GAN,
+alpha-GAN, ALI, SVAE, AS-VAE with a planar flow; the registry's defaults on 28x28x1 at batch
+64) at `experiments.train`'s default (1 device, 1 step a call): the first (compiling) call,
+steady-state steps/s, the step's XLA buffer sizes and the process's peak memory; the same
+architectures, losses and optimizers in PyTorch eager (`experiments/torch_reference/`, a
+benchmark-only extra: `pip install torch==2.13.0`; its parameter count must equal the JAX
+model's, or the run stops), run back to back, and the ratio; the achieved FLOP/s (FLOPs from
+XLA's cost analysis) as a share of what this machine reaches on a large float32 matmul; how far
+the parameters after the first call on 2 devices are from those on 1 device (||a - b|| / ||a||,
+same batch, same noise) and how far the first step's losses and gradient norms are; and for the
+settings `experiments.train` uses by default, steps/s when batches come from the input pipeline
+(a dataset, the host-batch thread and the device-prefetch thread) against one constant batch.
 
 Every measurement runs in a fresh process (`--worker`, internal), so that the device count is
 the process's own and peak memory is the measured variant's alone. Rates are the best of
@@ -45,7 +48,6 @@ flags.DEFINE_float(
 )
 flags.DEFINE_integer("rounds", 3, "timed rounds per measurement; the best round counts")
 flags.DEFINE_integer("passes", 2, "passes over all measurements; the best pass counts")
-flags.DEFINE_list("configs", ["dcgan28", "dcgan32", "vae", "mlp_gan"], "configurations to run")
 flags.DEFINE_string("output_dir", "runs/benchmark", "where benchmark.json is written")
 flags.DEFINE_bool("torch", True, "also run the PyTorch eager reference when installed")
 flags.DEFINE_string("worker", None, "internal: run one measurement, given as JSON")
@@ -56,12 +58,32 @@ STEP_QUANTUM = 20
 
 
 class Config:
-    """One benchmark configuration: a model at its standard shapes."""
+    """One benchmark configuration: a model at its standard shapes, timed on each of `devices`
+    with 1 and `fused` steps per call; `hp` overrides the registry's hyperparameters (for the
+    PyTorch reference too)."""
 
-    def __init__(self, model, kind, shape, batch, fused, torch_name, dataset, target=None, **hp):
+    def __init__(
+        self,
+        model,
+        kind,
+        shape,
+        batch,
+        fused,
+        torch_name,
+        dataset,
+        target=None,
+        devices=(1, 2),
+        **hp,
+    ):
         self.model, self.kind, self.shape, self.batch = model, kind, tuple(shape), batch
         self.fused, self.torch_name, self.dataset, self.target = fused, torch_name, dataset, target
+        self.devices = tuple(devices)
         self.hyperparameters = hp
+
+    @property
+    def variants(self) -> list[tuple[int, int]]:
+        """(devices, steps per call) of every measured variant."""
+        return [(d, f) for d in self.devices for f in dict.fromkeys((1, self.fused))]
 
     @property
     def architecture(self) -> str:
@@ -80,10 +102,31 @@ CONFIGS = {
     # cost next to the GAN's and the VAE's.
     "cgan28": Config("cgan", "image", (28, 28, 1), 64, 4, None, "mnist5k"),
     "iwgan28": Config("iwgan", "image", (28, 28, 1), 64, 4, None, "mnist5k"),
-    "wgan_gp28": Config("wgan_gp", "image", (28, 28, 1), 64, 4, None, "mnist5k"),
     "cvae": Config("cvae", "image", (28, 28, 1), 128, 4, None, "mnist5k"),
     "aavae": Config("aavae", "image", (28, 28, 1), 128, 4, None, "mnist5k"),
+    # The families beside their PyTorch references (issue 22): the registry's defaults on
+    # 28x28x1 at batch 64, one variant each (experiments.train's default: 1 device, 1 step a
+    # call), its input pipeline included.
+    **{
+        f"{name}28": Config(name, "image", (28, 28, 1), 64, 1, name, "mnist5k", 1.3, (1,), **hp)
+        for name, hp in (
+            ("wgan_gp", {}),
+            ("infogan", {}),
+            ("vaegan", {}),
+            ("alpha_gan", {}),
+            ("ali", {}),
+            ("svae", {}),
+            # Pu et al. 2017, Section 5, and the AS-VAE study: a planar flow of length 80.
+            ("asvae", {"flow_length": 80}),
+        )
+    },
 }
+FAMILY_CONFIGS = tuple(name for name, c in CONFIGS.items() if c.devices == (1,))
+flags.DEFINE_list(
+    "configs",
+    ["dcgan28", "dcgan32", "vae", "mlp_gan", *FAMILY_CONFIGS],
+    "configurations to run",
+)
 PIPELINE_TARGET = 0.95
 
 
@@ -132,6 +175,7 @@ def _jax_worker(spec: dict) -> dict:
 
     from unigen_jax import data, models
     from unigen_jax.train import create_train_state, make_mesh, make_train_step, replicate
+    from unigen_jax.train.loop import select_streams
     from unigen_jax.train.prefetch import DevicePrefetcher, shard_calls
 
     jax.config.update("jax_enable_compilation_cache", False)  # first call = a cold compile
@@ -149,9 +193,17 @@ def _jax_worker(spec: dict) -> dict:
     x = rng.uniform(size=shape) if config.kind == "image" else rng.normal(size=shape)
     labels = rng.integers(0, max(classes, 1), size=shape[: 1 + (k > 1)]).astype(np.int32)
     host_batch = {"x": x.astype(np.float32), "label": labels}
+    for name, stream in model.streams.items():  # SVAE's labelled stream
+        size = stream.batch_size or config.batch
+        first = {"x": x, "label": labels}
+        host_batch[name] = {
+            key: np.take(a, range(size), axis=int(k > 1)) for key, a in first.items()
+        }
     example = jax.tree.map(lambda b: b[0], host_batch) if k > 1 else host_batch
     rss_before = _peak_rss_mib()
-    state = replicate(create_train_state(model, example, 0), mesh)
+    unreplicated = create_train_state(model, example, 0)
+    num_params = count_parameters(model, unreplicated.params)
+    state = replicate(unreplicated, mesh)
     step = make_train_step(model, mesh, steps_per_call=fused)
     leading = int(k > 1)
     _, batch = next(shard_calls(itertools.repeat(host_batch), [fused], mesh, leading))
@@ -178,6 +230,7 @@ def _jax_worker(spec: dict) -> dict:
         "first_call_sec": first_call,
         "steps_per_round": steps,
         "first_step_metrics": {name: float(value) for name, value in first_step.items()},
+        "num_params": num_params,
     }
     compiled = step.lower(state, batch).compile()
     memory = compiled.memory_analysis()
@@ -198,10 +251,16 @@ def _jax_worker(spec: dict) -> dict:
         result["steps_per_sec"] = _best_rate(run_constant, steps, rounds)
     else:  # interleave constant-batch and pipeline rounds; the pipeline trains its own state
         pipeline_state = replicate(create_train_state(model, example, 1), mesh)
-        source = _pipeline_source(config)
+        source, streams = select_streams(
+            model, _pipeline_source(config), seed=0, batch_size=config.batch
+        )
         with (
             data.StepBatches(
-                source, seed=0, global_batch_size=config.batch, batches_per_step=k
+                source,
+                seed=0,
+                global_batch_size=config.batch,
+                batches_per_step=k,
+                streams=streams,
             ) as host,
             DevicePrefetcher(host, itertools.repeat(fused), mesh, leading_axes=leading) as calls,
         ):
@@ -225,6 +284,17 @@ def _jax_worker(spec: dict) -> dict:
     return result
 
 
+def count_parameters(model, params) -> int:
+    """Trainable parameters of `model`: every network an optimizer trains (BatchNorm scale
+    and offset included; running statistics, shadows and the like not). `params` may hold
+    arrays or their abstract shapes (`jax.eval_shape`)."""
+    import jax
+
+    return sum(
+        math.prod(leaf.shape) for name in model.optimizers for leaf in jax.tree.leaves(params[name])
+    )
+
+
 def _save_params(params, path: str) -> None:
     import jax
     import numpy as np
@@ -237,9 +307,7 @@ def _torch_worker(spec: dict) -> dict:
     from experiments import torch_reference
 
     config = CONFIGS[spec["config"]]
-    kwargs = {"batch_size": config.batch}
-    if config.kind == "image":
-        kwargs["image_shape"] = config.shape
+    kwargs = {"batch_size": config.batch, "image_shape": config.shape, **config.hyperparameters}
     rss_before = _peak_rss_mib()
     result = torch_reference.benchmark_torch(
         config.torch_name,
@@ -362,7 +430,7 @@ def _run_config(name: str, round_seconds: float, with_torch: bool, scratch: str)
 
     family = models.family(config.model)
     default = (1, settings.fastest_steps_per_call(family, config.architecture))
-    variants = [(devices, fused) for devices in (1, 2) for fused in (1, config.fused)]
+    variants = config.variants + [default] * (default not in config.variants)
     torch_runs, jax_runs = [], {variant: [] for variant in variants}
     for index in range(FLAGS.passes):
         print(f"{name}: pass {index + 1} of {FLAGS.passes} ...", flush=True)
@@ -382,6 +450,12 @@ def _run_config(name: str, round_seconds: float, with_torch: bool, scratch: str)
             jax_runs[devices, fused].append(_run_worker("jax", spec, devices))
     if with_torch:
         best_torch = _best_of_passes(torch_runs)
+        counts = {run["num_params"] for run in jax_runs[variants[0]]}
+        if counts != {best_torch["num_params"]}:
+            raise RuntimeError(
+                f"{name}: the PyTorch reference has {best_torch['num_params']:,} parameters, "
+                f"the JAX model {counts}: they are not the same architecture"
+            )
         runs = ", ".join(f"{run['steps_per_sec']:.1f}" for run in torch_runs)
         print(
             f"{name:8s} PyTorch eager {best_torch['steps_per_sec']:8.1f} steps/s (passes: "
