@@ -7,6 +7,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import shlex
 import subprocess
 import sys
 import time
@@ -40,7 +41,8 @@ class Runner:
     def command(self, module: str, args: list[str], log_path: str) -> bool:
         """Runs `python -m module args`, its output in log_path; True if it succeeded."""
         cmd = [sys.executable, "-m", module, *args]
-        print("  $ " + " ".join(cmd[1:]), flush=True)  # progress, as each command starts
+        # Progress, as each command starts, in a form a user can paste into a shell.
+        print("  $ " + shlex.join(["python", *cmd[1:]]), flush=True)
         if self.dry_run:
             return True
         os.makedirs(os.path.dirname(log_path), exist_ok=True)
