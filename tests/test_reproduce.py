@@ -3,6 +3,7 @@ CLI's one-line errors, and one tiny real study end to end."""
 
 import json
 import os
+import shlex
 import subprocess
 import sys
 
@@ -216,3 +217,29 @@ def test_mode_coverage_of_stacked_mnist_reads_the_classifier(tmp_path, dataset, 
     given = str(tmp_path / "given")
     runner = study_runner.Runner(study, scale, str(tmp_path), dry_run=True, classifier=given)
     assert runner.classifier() == (given if needs else None)
+
+
+def test_printed_commands_paste_into_a_shell_as_the_ones_run(tmp_path, capsys, monkeypatch):
+    # Each command is printed as `python -m MODULE ARGS`, shell-quoted: split as a shell would
+    # split it, it is the command the runner runs (the interpreter aside).
+    ran = []
+
+    def fake_run(cmd, **_):
+        ran.append(cmd)
+        if "experiments.evaluate" in cmd:
+            (tmp_path / "a dir" / "run" / "eval.json").write_text('{"metrics": {}}')
+        return subprocess.CompletedProcess(cmd, 0)
+
+    monkeypatch.setattr(study_runner.subprocess, "run", fake_run)
+    scale = Scale(dataset="digits", steps=1, seeds=1)
+    runner = study_runner.Runner(TOY, scale, str(tmp_path / "a dir"))
+    workdir = str(tmp_path / "a dir" / "run")
+    runner.score(workdir, TOY.arms[0], {"note": "two words"}, 0, "test", classifier=None)
+    printed = [
+        shlex.split(line.split("$ ", 1)[1])
+        for line in capsys.readouterr().out.splitlines()
+        if line.startswith("  $ ")
+    ]
+    assert [cmd[0] for cmd in printed] == ["python", "python"]
+    assert [[sys.executable, *cmd[1:]] for cmd in printed] == ran
+    assert ran[0][1:3] == ["-m", "experiments.train"] and "--config.note=two words" in ran[0]

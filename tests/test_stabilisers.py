@@ -250,3 +250,23 @@ def test_consensus_adds_half_the_squared_gradient_field_to_both_players(options)
 def test_bad_stabiliser_options_are_one_line_errors(options, message):
     with pytest.raises(UserInputError, match=message):
         models.make_config("gan", **options)
+
+
+def test_each_stabiliser_owns_config_fields_of_the_gan_and_is_a_no_op_when_off():
+    # The transforms read their own GANConfig fields, no two the same; off (the defaults),
+    # each builds nothing and leaves the objective it wraps as it is.
+    from unigen_jax.models import gan_stabilisers as stabilisers
+
+    owned = [field for s in stabilisers.STABILISERS for field in s.FIELDS]
+    config_fields = {f.name for f in dataclasses.fields(models.GANConfig)}
+    assert len(owned) == len(set(owned)) and set(owned) <= config_fields
+    defaults = models.GANConfig()
+    assert all(s.of(defaults) is None for s in stabilisers.STABILISERS)
+
+    def objective(nets, batch):
+        return 0.0, {}
+
+    assert stabilisers.with_consensus(objective, None, ()) is objective
+    assert stabilisers.with_instance_noise_std(objective, None) is objective
+    x = jnp.ones((3, 2))
+    assert stabilisers.discriminator_view(None)(None, x, "tag") is x

@@ -6,39 +6,27 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import math
 import os
+import shlex
 import subprocess
 import sys
 import time
 
 from experiments.studies import sweep
+from experiments.studies.common import (
+    flag_value,
+    fmt,
+    mean_std,
+    metric_name,
+    report_value,
+    slug,
+    validation_fraction,
+)
 from unigen_jax.data.mixtures import MIXTURES
 from unigen_jax.errors import PartialFailure, UserInputError
 from unigen_jax.train.workdir import eval_report_name
 
 CLASSIFIER_METRICS = ("inception_score", "conditional_accuracy")
-
-
-def _flag_value(value) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, (tuple, list)):
-        return ",".join(str(v) for v in value)
-    return str(value)
-
-
-def validation_fraction(study, scale) -> float:
-    """The validation share every run of `study` holds out at `scale`: the scale's, if it
-    sets one, else the study's."""
-    if scale.validation_fraction is not None:
-        return scale.validation_fraction
-    return study.validation_fraction
-
-
-def _slug(text: str) -> str:
-    text = text.lower().replace("%", "pct")
-    return "_".join("".join(c if c.isalnum() else " " for c in text).split())
 
 
 class Runner:
@@ -53,7 +41,8 @@ class Runner:
     def command(self, module: str, args: list[str], log_path: str) -> bool:
         """Runs `python -m module args`, its output in log_path; True if it succeeded."""
         cmd = [sys.executable, "-m", module, *args]
-        print("  $ " + " ".join(cmd[1:]), flush=True)  # progress, as each command starts
+        # Progress, as each command starts, in a form a user can paste into a shell.
+        print("  $ " + shlex.join(["python", *cmd[1:]]), flush=True)
         if self.dry_run:
             return True
         os.makedirs(os.path.dirname(log_path), exist_ok=True)
@@ -102,8 +91,8 @@ class Runner:
         }
         if self.data_dir:
             run_flags["data_dir"] = self.data_dir
-        train_args = [f"--{k}={_flag_value(v)}" for k, v in run_flags.items()]
-        train_args += [f"--config.{k}={_flag_value(v)}" for k, v in config.items()]
+        train_args = [f"--{k}={flag_value(v)}" for k, v in run_flags.items()]
+        train_args += [f"--config.{k}={flag_value(v)}" for k, v in config.items()]
         log = os.path.join(workdir, "run.log")
         if not self.command("experiments.train", train_args, log):
             return None
@@ -136,7 +125,7 @@ class Runner:
             f"--split={split}",
             f"--num_samples={self.scale.num_samples}",
             f"--seed={seed}",
-            *(f"--{k}={_flag_value(v)}" for k, v in self.scale.evaluate.items()),
+            *(f"--{k}={flag_value(v)}" for k, v in self.scale.evaluate.items()),
         ]
         if classifier:
             eval_args.append(f"--classifier={classifier}")
@@ -149,40 +138,9 @@ class Runner:
             return json.load(f)
 
 
-def _value(report, metric, key, which="model"):
-    if report is None:
-        return None
-    return report["metrics"].get(metric, {}).get(which, {}).get(key)
-
-
-def _mean_std(values):
-    values = [v for v in values if v is not None]
-    if not values:
-        return None, None
-    mean = sum(values) / len(values)
-    std = (
-        math.sqrt(sum((v - mean) ** 2 for v in values) / (len(values) - 1))
-        if len(values) > 1
-        else float("nan")
-    )
-    return mean, std
-
-
-def _fmt(value, digits=4):
-    return (
-        "n/a"
-        if value is None or (isinstance(value, float) and math.isnan(value))
-        else f"{value:.{digits}g}"
-    )
-
-
-def _also_name(metric, key) -> str:
-    return f"{metric}.{key}"
-
-
 def report_markdown(study, scale_name, scale, rows, seconds) -> str:
     metric, key = study.metric
-    also = [_also_name(*pair) for pair in study.also]
+    also = [metric_name(*pair) for pair in study.also]
     extra_header = "".join(f" {n} (mean ± std) | {n} per seed | {n} real |" for n in also)
     lines = [
         f"### {study.title}",
@@ -196,13 +154,13 @@ def report_markdown(study, scale_name, scale, rows, seconds) -> str:
         "| --- | --- | --- | --- | --- | --- | --- |" + " --- |" * (3 * len(also)),
     ]
     for row in rows:
-        mean, std = _mean_std(row["values"])
-        per_seed = ", ".join(_fmt(v) for v in row["values"])
+        mean, std = mean_std(row["values"])
+        per_seed = ", ".join(fmt(v) for v in row["values"])
         chosen = row.get("chosen") or ""
         lines.append(
-            f"| {row['label']} | {row['paper'] or '-'} | {_fmt(mean)} ± {_fmt(std, 2)} | "
+            f"| {row['label']} | {row['paper'] or '-'} | {fmt(mean)} ± {fmt(std, 2)} | "
             f"{sum(v is not None for v in row['values'])} | {per_seed} | {chosen} | "
-            f"{_fmt(row.get('real'))} |" + "".join(_extra_cells(row["also"][name]) for name in also)
+            f"{fmt(row.get('real'))} |" + "".join(_extra_cells(row["also"][name]) for name in also)
         )
     lines += sweep.report_lines(study, rows)
     lines += ["", study.notes, "", f"Compute: {seconds / 60:.1f} min of runs on this machine."]
@@ -210,9 +168,9 @@ def report_markdown(study, scale_name, scale, rows, seconds) -> str:
 
 
 def _extra_cells(entry) -> str:
-    mean, std = _mean_std(entry["values"])
-    per_seed = ", ".join(_fmt(v) for v in entry["values"])
-    return f" {_fmt(mean)} ± {_fmt(std, 2)} | {per_seed} | {_fmt(entry['real'])} |"
+    mean, std = mean_std(entry["values"])
+    per_seed = ", ".join(fmt(v) for v in entry["values"])
+    return f" {fmt(mean)} ± {fmt(std, 2)} | {per_seed} | {fmt(entry['real'])} |"
 
 
 def run_study(
@@ -271,7 +229,7 @@ def run_study(
             f.write(report_markdown(study, scale_name, scale, rows, seconds) + "\n")
 
     for arm in study.arms:
-        arm_dir = os.path.join(study_dir, _slug(arm.label))
+        arm_dir = os.path.join(study_dir, slug(arm.label))
         config = {**scale.config, **arm.config_at(scale_name)}
         row = {
             "label": arm.label,
@@ -282,7 +240,7 @@ def run_study(
             "chosen": None,
         }
         if study.also:
-            row["also"] = {_also_name(*pair): {"values": [], "real": None} for pair in study.also}
+            row["also"] = {metric_name(*pair): {"values": [], "real": None} for pair in study.also}
         rows.append(row)
         if arm.sweep_at(scale_name) is not None:
             settings = arm.sweep_at(scale_name).settings
@@ -295,32 +253,32 @@ def run_study(
         if arm.select is not None:
             selection = {}
             for value in arm.select.values:
-                workdir = os.path.join(arm_dir, f"select_{arm.select.field}_{_flag_value(value)}")
+                workdir = os.path.join(arm_dir, f"select_{arm.select.field}_{flag_value(value)}")
                 candidate = {**config, arm.select.field: value}
                 report = runner.score(workdir, arm, candidate, 0, "validation", classifier)
-                selection[value] = _value(report, metric, key)
+                selection[value] = report_value(report, metric, key)
             scored = {v: s for v, s in selection.items() if s is not None}
             if not scored:
                 save()
                 continue
             best = max(scored, key=scored.get)
             config[arm.select.field] = best
-            row["chosen"] = f"{arm.select.field}={_flag_value(best)}"
-            row["selection"] = {_flag_value(v): s for v, s in selection.items()}
-            reuse[0] = os.path.join(arm_dir, f"select_{arm.select.field}_{_flag_value(best)}")
+            row["chosen"] = f"{arm.select.field}={flag_value(best)}"
+            row["selection"] = {flag_value(v): s for v, s in selection.items()}
+            reuse[0] = os.path.join(arm_dir, f"select_{arm.select.field}_{flag_value(best)}")
         for seed in range(scale.seeds):
             workdir = reuse.get(seed, os.path.join(arm_dir, f"seed{seed}"))
             report = runner.score(workdir, arm, config, seed, "test", classifier)
-            row["values"].append(_value(report, metric, key))
+            row["values"].append(report_value(report, metric, key))
             row["seeds"].append(seed)
             row.setdefault("workdirs", []).append(os.path.relpath(workdir, study_dir))
             if row["real"] is None:
-                row["real"] = _value(report, metric, key, "real")
+                row["real"] = report_value(report, metric, key, "real")
             for pair in study.also:
-                entry = row["also"][_also_name(*pair)]
-                entry["values"].append(_value(report, *pair))
+                entry = row["also"][metric_name(*pair)]
+                entry["values"].append(report_value(report, *pair))
                 if entry["real"] is None:
-                    entry["real"] = _value(report, *pair, "real")
+                    entry["real"] = report_value(report, *pair, "real")
             save()
     markdown = report_markdown(study, scale_name, scale, rows, previous_seconds + runner.seconds)
     log(markdown)

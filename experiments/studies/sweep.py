@@ -10,6 +10,17 @@ import json
 import math
 import os
 
+from experiments.studies import STUDIES
+from experiments.studies.common import (
+    flag_value,
+    fmt,
+    mean_std,
+    metric_name,
+    report_value,
+    slug,
+    validation_fraction,
+)
+
 
 def quantile(values, q: float) -> float:
     """The q-quantile (0 <= q <= 1) of values by linear interpolation between order
@@ -40,9 +51,7 @@ def best_index(values, goal: str, real=None) -> int | None:
 
 def setting_label(setting) -> str:
     """`lr=0.0001, beta=2` ("default" for the arm's own config)."""
-    from experiments.studies.runner import _flag_value
-
-    return ", ".join(f"{k}={_flag_value(v)}" for k, v in setting.items()) or "default"
+    return ", ".join(f"{k}={flag_value(v)}" for k, v in setting.items()) or "default"
 
 
 def summarize(runs, name: str, goal: str, real=None) -> dict:
@@ -72,9 +81,7 @@ def run_arm(runner, study, scale, arm, settings, arm_dir, config, classifier, ro
     on it by the study's main metric; fills `row`: "sweep" (the runs, the choice, the
     summaries) and, as for any arm, "values", "also", "real", "chosen" (the chosen setting's
     seeds; every run without a validation share). `save()`, if given, after each run."""
-    from experiments.studies.runner import _also_name, _slug, _value, validation_fraction
-
-    names = [_also_name(*pair) for pair in study.metrics]
+    names = [metric_name(*pair) for pair in study.metrics]
     validate = bool(validation_fraction(study, scale))
     labels = [setting_label(setting) for setting in settings]
     row["sweep"] = {"settings": labels, "runs": [], "chosen": None, "summary": {}}
@@ -82,18 +89,18 @@ def run_arm(runner, study, scale, arm, settings, arm_dir, config, classifier, ro
     for setting, label in zip(settings, labels, strict=True):
         candidate = {**config, **setting}
         for seed in range(scale.seeds):
-            workdir = os.path.join(arm_dir, _slug(label), f"seed{seed}")
+            workdir = os.path.join(arm_dir, slug(label), f"seed{seed}")
             report = runner.score(workdir, arm, candidate, seed, "test", classifier)
             run = {"setting": label, "seed": seed, "test": {}, "validation": None}
             for pair, name in zip(study.metrics, names, strict=True):
-                run["test"][name] = _value(report, *pair)
+                run["test"][name] = report_value(report, *pair)
                 if real.get(name) is None:
-                    real[name] = _value(report, *pair, "real")
+                    real[name] = report_value(report, *pair, "real")
             if validate and report is not None:
                 checked = runner.evaluate(
                     workdir, seed, "validation", classifier, metrics=(study.metric,)
                 )
-                run["validation"] = _value(checked, *study.metric)
+                run["validation"] = report_value(checked, *study.metric)
             row["sweep"]["runs"].append(run)
             _fill(study, row, names, real, validate)
             if save is not None:
@@ -131,8 +138,6 @@ def _fill(study, row, names, real, validate) -> None:
 def report_lines(study, rows) -> list[str]:
     """The report's sweep section: per arm and metric, the quartiles over every run, the best
     run (picked on test data) and the test mean of the setting chosen on validation data."""
-    from experiments.studies.runner import _fmt, _mean_std
-
     swept = [row for row in rows if "sweep" in row]
     if not swept:
         return []
@@ -154,14 +159,14 @@ def report_lines(study, rows) -> list[str]:
             if not summary["runs"]:
                 continue
             kept = [run["test"][name] for run in row["sweep"]["runs"] if run["setting"] == chosen]
-            mean, std = _mean_std(kept)
-            honest = f"{_fmt(mean)} ± {_fmt(std, 2)} ({chosen})" if chosen else "-"
+            mean, std = mean_std(kept)
+            honest = f"{fmt(mean)} ± {fmt(std, 2)} ({chosen})" if chosen else "-"
             real = row["sweep"]["real"].get(name)
             lines.append(
                 f"| {row['label']} | {name} | {summary['goal']} | {summary['runs']} | "
-                f"{_fmt(summary['q25'])} | {_fmt(summary['median'])} | {_fmt(summary['q75'])} "
-                f"| {_fmt(summary['best'])} | {summary['best_setting']}, seed "
-                f"{summary['best_seed']} | {honest} | {_fmt(real)} |"
+                f"{fmt(summary['q25'])} | {fmt(summary['median'])} | {fmt(summary['q75'])} "
+                f"| {fmt(summary['best'])} | {summary['best_setting']}, seed "
+                f"{summary['best_seed']} | {honest} | {fmt(real)} |"
             )
     return lines
 
@@ -179,10 +184,8 @@ def box_plot(study, rows, path: str, *, log=print) -> bool:
     except ImportError:
         log("no matplotlib (pip install 'unigen_jax[data]'): no box plot")
         return False
-    from experiments.studies.runner import _also_name
-
     swept = [row for row in rows if row.get("sweep", {}).get("runs")]
-    names = [_also_name(*pair) for pair in study.metrics]
+    names = [metric_name(*pair) for pair in study.metrics]
     panels = [n for n in names if any(r["sweep"]["summary"][n].get("runs") for r in swept)]
     if not panels:
         return False
@@ -228,8 +231,6 @@ def box_plot(study, rows, path: str, *, log=print) -> bool:
 def plot_results(results_path: str, path: str | None = None) -> bool:
     """Redraws the box plot of a finished study from its results.json (beside it by
     default)."""
-    from experiments.studies import STUDIES
-
     with open(results_path) as f:
         results = json.load(f)
     out = path or os.path.join(os.path.dirname(results_path), "sweep.png")

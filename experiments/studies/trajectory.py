@@ -22,6 +22,7 @@ import os
 import shutil
 
 from experiments.studies import runner as study_runner
+from experiments.studies.common import fmt, mean_std, metric_name, report_value, slug
 from unigen_jax.errors import UserInputError
 from unigen_jax.train.workdir import eval_report_name
 
@@ -70,7 +71,7 @@ def _seed_workdirs(study, scale, study_dir: str, rows) -> list[list[str]]:
     Selection scores seed 0 in its chosen select_* run, else ARM/seedN."""
     workdirs = []
     for i, arm in enumerate(study.arms):
-        arm_dir = os.path.join(study_dir, study_runner._slug(arm.label))
+        arm_dir = os.path.join(study_dir, slug(arm.label))
         seeds = [os.path.join(arm_dir, f"seed{seed}") for seed in range(scale.seeds)]
         named = (rows[i].get("workdirs") or []) if rows and i < len(rows) else []
         for seed, relative in enumerate(named[: scale.seeds]):
@@ -93,12 +94,10 @@ def collect(study, scale, study_dir: str, rows=None) -> dict:
         reports = [[_report(workdir, step) for workdir in workdirs] for step in steps]
         metrics = {}
         for metric, key in study.metrics:
-            values = [[study_runner._value(r, metric, key) for r in at_step] for at_step in reports]
-            spread = [study_runner._mean_std(at_step) for at_step in values]
-            reals = [
-                study_runner._value(r, metric, key, "real") for at_step in reports for r in at_step
-            ]
-            metrics[study_runner._also_name(metric, key)] = {
+            values = [[report_value(r, metric, key) for r in at_step] for at_step in reports]
+            spread = [mean_std(at_step) for at_step in values]
+            reals = [report_value(r, metric, key, "real") for at_step in reports for r in at_step]
+            metrics[metric_name(metric, key)] = {
                 "values": values,
                 "mean": [mean for mean, _ in spread],
                 "std": [std for _, std in spread],
@@ -110,7 +109,7 @@ def collect(study, scale, study_dir: str, rows=None) -> dict:
 
 def trajectory_markdown(study, scale_name, scale, trajectory) -> str:
     """One table: a row per scored step, a column (mean ± std over seeds) per arm and metric."""
-    names = [study_runner._also_name(*pair) for pair in study.metrics]
+    names = [metric_name(*pair) for pair in study.metrics]
     columns = [(arm, name) for name in names for arm in trajectory["arms"]]
     lines = [
         f"### {study.title} (by training step)",
@@ -129,15 +128,9 @@ def trajectory_markdown(study, scale_name, scale, trajectory) -> str:
         for arm, name in columns:
             entry = arm["metrics"][name]
             n = sum(v is not None for v in entry["values"][i])
-            cells.append(
-                f"{study_runner._fmt(entry['mean'][i])} ± {study_runner._fmt(entry['std'][i], 2)}"
-                f" (n={n})"
-            )
+            cells.append(f"{fmt(entry['mean'][i])} ± {fmt(entry['std'][i], 2)} (n={n})")
         lines.append(f"| {step} | " + " | ".join(cells) + " |")
-    reals = [
-        f"{name} {study_runner._fmt(trajectory['arms'][0]['metrics'][name]['real'])}"
-        for name in names
-    ]
+    reals = [f"{name} {fmt(trajectory['arms'][0]['metrics'][name]['real'])}" for name in names]
     lines += ["", f"Real test data: {', '.join(reals)}."]
     return "\n".join(lines)
 
@@ -151,7 +144,7 @@ def plot(study, trajectory, path: str) -> None:
     import matplotlib.pyplot as plt
     import numpy as np
 
-    names = [study_runner._also_name(*pair) for pair in study.metrics]
+    names = [metric_name(*pair) for pair in study.metrics]
     figure, axes = plt.subplots(1, len(names), figsize=(5 * len(names), 3.6), squeeze=False)
     steps = np.asarray(trajectory["steps"])
     for axis, name in zip(axes[0], names, strict=True):

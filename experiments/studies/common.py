@@ -1,0 +1,67 @@
+"""What the study modules share (`runner`, `sweep`, `trajectory`): a value as its command-line
+text, a label as a folder name, a metric's value in an eval report, mean ± std over seeds and
+the number format of the reports. A leaf: it imports no other study module."""
+
+from __future__ import annotations
+
+import math
+
+
+def flag_value(value) -> str:
+    """`value` as a flag's text: true/false, a comma-separated list, else str(value)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (tuple, list)):
+        return ",".join(str(v) for v in value)
+    return str(value)
+
+
+def slug(text: str) -> str:
+    """A label as a folder name: `AA-VAE (5%)` -> `aa_vae_5pct`."""
+    text = text.lower().replace("%", "pct")
+    return "_".join("".join(c if c.isalnum() else " " for c in text).split())
+
+
+def metric_name(metric: str, key: str) -> str:
+    """A (metric, key) pair as one name: `inception_score.mean`."""
+    return f"{metric}.{key}"
+
+
+def validation_fraction(study, scale) -> float:
+    """The validation share every run of `study` holds out at `scale`: the scale's, if it
+    sets one, else the study's."""
+    if scale.validation_fraction is not None:
+        return scale.validation_fraction
+    return study.validation_fraction
+
+
+def report_value(report, metric, key, which="model"):
+    """`report["metrics"][metric][which][key]`; None if the report (a failed run) or the
+    entry is missing."""
+    if report is None:
+        return None
+    return report["metrics"].get(metric, {}).get(which, {}).get(key)
+
+
+def mean_std(values):
+    """Mean and sample standard deviation (n - 1) of the values that are not None; (None,
+    None) without any, std NaN with one."""
+    values = [v for v in values if v is not None]
+    if not values:
+        return None, None
+    mean = sum(values) / len(values)
+    std = (
+        math.sqrt(sum((v - mean) ** 2 for v in values) / (len(values) - 1))
+        if len(values) > 1
+        else float("nan")
+    )
+    return mean, std
+
+
+def fmt(value, digits=4) -> str:
+    """A report's number: `digits` significant digits, "n/a" for None or NaN."""
+    return (
+        "n/a"
+        if value is None or (isinstance(value, float) and math.isnan(value))
+        else f"{value:.{digits}g}"
+    )
