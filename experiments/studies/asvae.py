@@ -45,7 +45,7 @@ ARMS = (
         scale_config=ASVAE_FULL,
     ),
 )
-FULL_STEPS = 30_000  # 60 passes over the 50,000 training digits at batch 100
+FULL_STEPS = 100_000  # 200 passes over the 50,000 training digits at batch 100
 
 # MLP networks for every arm: encoder and decoder 784-256-256-16 (ALI's and AS-VAE's joint
 # discriminators an MLP of 256-256 on [x, z]).
@@ -56,8 +56,8 @@ FULL_NOTES = (
     "Larochelle's file, so the nats compare with the paper's only approximately): the papers' "
     "split, 50,000 training digits (the last 10,000 held out, unused: no early stopping), Pu "
     "et al.'s Adam 1e-4 for the VAEs and the AS-VAEs and their ratio estimators (ALI keeps "
-    "its Adam 2e-4, beta1 0.5), the flow of length 80, batch 100, 30,000 steps (60 passes; "
-    "Pu et al. stop early on validation and give no length), scored every 6,000 steps. "
+    "its Adam 2e-4, beta1 0.5), the flow of length 80, batch 100, 100,000 steps (200 passes; "
+    "Pu et al. stop early on validation and give no length), scored every 20,000 steps. "
     "Departures: MLP networks 784-256-256-16, not Pu et al.'s Appendix B networks (not in the "
     "text we have); no dropout; no early stopping; 3 seeds."
 )

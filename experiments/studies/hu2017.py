@@ -22,7 +22,7 @@ def _every_fifth(steps: int) -> tuple[int, ...]:
 # Full scale of Table 2 left and middle: DCGAN's settings (Radford et al. 2016, arXiv
 # 1511.06434, Section 4: Adam 2e-4, beta1 0.5, batch 128, a 100-dimensional code, N(0, 0.02)
 # weights, BatchNorm, LeakyReLU 0.2 in D) on all 60,000 training digits. 12,000 steps of 128 are
-# 25.6 passes, the length of the common DCGAN reference code's 25 epochs (Hu et al. state none).
+# 25.6 passes (Hu et al. state no length); ~35 min a run on 2 idle cores (estimated).
 GAN_FULL_STEPS = 12_000
 # What the full scale keeps from the paper and where it departs (Table 2 left and middle).
 GAN_FULL_NOTES = (
@@ -49,10 +49,11 @@ GAN_SCALES = {
     # The paper: DCGAN settings on MNIST (its Section 5.1); 50,000 samples for the score.
     "paper": Scale(dataset="mnist", steps=20000, seeds=5, num_samples=50000),
 }
-# Full scale of Figure 1: binarised MNIST (the paper's bounds are Bernoulli likelihoods of
-# binary pixels), the papers' 50,000 / 10,000 training / validation split, and Hu et al.'s
-# networks: the GAN experiments' DCGAN generator as decoder and its discriminator as encoder
-# and adversary (base_features 64, the GAN's width).
+# Full scale of Figure 1: binarised MNIST (Hu et al.'s decoders are Bernoulli over pixels; on
+# binary pixels the bound is a normalised likelihood, comparable with their nats), the papers'
+# 50,000 / 10,000 training / validation split, and Hu et al.'s networks: the GAN experiments'
+# DCGAN generator as decoder and its discriminator as encoder and adversary (base_features 64,
+# the GAN's width). ~10 min a VAE run and ~35 min an AA-VAE run on 2 idle cores (estimated).
 VAE_FULL_STEPS = 15_000  # 19.2 passes over the 50,000 training digits at batch 64
 VAE_SCALES = {
     # The conv VAE: ~1 min a run on 2 cores (AA: ~2 min).
