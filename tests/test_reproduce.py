@@ -243,3 +243,19 @@ def test_printed_commands_paste_into_a_shell_as_the_ones_run(tmp_path, capsys, m
     assert [cmd[0] for cmd in printed] == ["python", "python"]
     assert [[sys.executable, *cmd[1:]] for cmd in printed] == ran
     assert ran[0][1:3] == ["-m", "experiments.train"] and "--config.note=two words" in ran[0]
+
+
+def test_an_arm_at_a_scale_takes_that_scales_config_and_run_overrides():
+    arm = Arm(
+        "a",
+        "svae",
+        config={"labelled_fraction": 0.01, "latent_dim": 4},
+        run={"train_fraction": 0.5},
+        scale_config={"full": {"labelled_fraction": 0.012}},
+        scale_run={"full": {"train_fraction": 0.6}},
+    )
+    full = arm.at_scale("full")
+    assert full.config == {"labelled_fraction": 0.012, "latent_dim": 4}
+    assert full.run == {"train_fraction": 0.6} and not full.scale_config and not full.scale_run
+    cpu = arm.at_scale("cpu")
+    assert cpu.config == arm.config and cpu.run == arm.run

@@ -228,9 +228,9 @@ def run_study(
         with open(os.path.join(study_dir, "REPORT.md"), "w") as f:
             f.write(report_markdown(study, scale_name, scale, rows, seconds) + "\n")
 
-    for arm in study.arms:
+    for arm in (study_arm.at_scale(scale_name) for study_arm in study.arms):
         arm_dir = os.path.join(study_dir, slug(arm.label))
-        config = {**scale.config, **arm.config_at(scale_name)}
+        config = {**scale.config, **arm.config}
         row = {
             "label": arm.label,
             "paper": arm.paper,

@@ -92,6 +92,8 @@ class Arm:
       scale_config: {scale name: overrides of `config` at that scale}, for a setting of the
         arm that the scale changes (the labelled share that gives the paper's 600 labels of
         the full MNIST's 50,000 training digits, where mnist5k takes 1%).
+      scale_run: {scale name: overrides of `run` at that scale} (the `train_fraction` that
+        gives the paper's 600 training digits at the full scale).
     """
 
     label: str
@@ -102,14 +104,22 @@ class Arm:
     select: Selection | None = None
     sweep: Sweep | Mapping[str, Sweep] | None = None
     scale_config: Mapping[str, Mapping[str, Any]] = dataclasses.field(default_factory=dict)
+    scale_run: Mapping[str, Mapping[str, Any]] = dataclasses.field(default_factory=dict)
 
     def __post_init__(self):
         if self.select is not None and self.sweep is not None:
             raise ValueError(f"arm {self.label!r}: a Selection or a Sweep, not both")
 
-    def config_at(self, scale: str) -> dict[str, Any]:
-        """The arm's `--config` overrides at scale `scale`."""
-        return {**self.config, **self.scale_config.get(scale, {})}
+    def at_scale(self, scale: str) -> Arm:
+        """The arm as it runs at scale `scale`: its `config` and `run` with that scale's
+        overrides applied, and no per-scale overrides left."""
+        return dataclasses.replace(
+            self,
+            config={**self.config, **self.scale_config.get(scale, {})},
+            run={**self.run, **self.scale_run.get(scale, {})},
+            scale_config={},
+            scale_run={},
+        )
 
     def sweep_at(self, scale: str) -> Sweep | None:
         """The arm's sweep at scale `scale` (None: the arm runs plain there)."""
