@@ -224,12 +224,11 @@ def test_a_handle_with_other_params_draws_the_same_noise_and_applies_them():
         nets.with_params({"g": params})
 
 
-# Phases with one loss a network (Larsen et al. 2016, Alg. 1; Rosca et al. 2017, Alg. 1;
-# Dumoulin et al. 2016, Alg. 1): the model, its options, the sequential phases' groups.
+# Phases with one loss a network (Larsen et al. 2016, Alg. 1; Dumoulin et al. 2016, Alg. 1):
+# the model, its options, the sequential phases' groups.
 SINGLE_PASS = [
     ("vaegan", {"architecture": "mlp"}, None),
     ("vaegan", {"architecture": "dcgan", "base_features": 2}, None),  # BatchNorm in E, G, D
-    ("alpha_gan", {"architecture": "mlp", "code_discriminator_hidden": (5,)}, None),
     (
         "ali",
         {"architecture": "mlp", "schedule": "single_pass"},

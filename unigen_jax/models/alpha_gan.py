@@ -19,10 +19,14 @@ Phases per step (Algorithm 1): `encoder_generator`, repeated `encoder_generator_
 times with fresh z (Rosca et al. Appendix H: "we update the encoder ... and the generator
 twice for each discriminator and code discriminator update"), then `discriminators` once (D
 and C, whose losses share no parameters). E and G have different losses yet are updated
-together from one forward pass, at the same parameters, as in Algorithm 1: the phase returns
-E's loss and G's, and the engine gives each network the gradient of its own (`spec.Phase`
-with one loss a network; C and D are constants in this phase). G(E(x)) is computed once and
-read by the reconstruction term (into E and G) and by D (into G only).
+together from one forward pass: the phase minimises
+
+  lambda * |x - G(E(x))|_1 - log C(E(x)) - log D(G(stop_gradient(E(x)))) - log D(G(z))
+
+whose gradient with respect to E's params is exactly that of E's loss (the D terms do not
+reach E) and with respect to G's params exactly that of G's loss (C's term does not depend
+on G); C and D are constants in this phase. The reconstruction is therefore generated twice,
+once on a path into E and G and once on a path into G only.
 
 Hyperparameters (Rosca et al. Appendix H): lambda swept over {1, 5, 10, 50} for both E and G
 (default 10 here); adversarial weights 1; C a 3-layer MLP of 750 units with leaky ReLUs and
@@ -141,20 +145,22 @@ def make_alpha_gan(
         return nets("discriminator", x)[0]
 
     def encoder_generator_phase(nets, batch):
-        """E's loss and G's, from one forward pass (see the module docstring)."""
+        """E and G on their own losses, from one forward pass (see the module docstring)."""
         x = batch["x"]
         codes = encode(nets, x)
-        reconstructed = decode(nets, codes)
-        reconstruction = l1_reconstruction(x, reconstructed)
-        if with_critic:
+        reconstruction = l1_reconstruction(x, decode(nets, codes))  # into E and G
+        if with_critic:  # into E only (C constant)
             e_loss = encoder_loss(reconstruction, nets("code_discriminator", codes)[0], lam)
         else:
             kl = losses.empirical_gaussian_kl(codes, batch_mean=nets.batch_mean)
             e_loss = lam * reconstruction + kl
-        rec_logits = discriminate(nets, reconstructed)
+        rec_logits = discriminate(nets, decode(nets, jax.lax.stop_gradient(codes)))  # G only
         gen_logits = discriminate(nets, decode(nets, nets.normal("z", (config.latent_dim,))))
         g_loss = generator_loss(reconstruction, rec_logits, gen_logits, lam)
-        return {"encoder": e_loss, "generator": g_loss}, {
+        # The reconstruction term is in both losses but counted once: its gradient reaches E
+        # and G each once, as in their own losses.
+        loss = e_loss + g_loss - lam * reconstruction
+        return loss, {
             "encoder_loss": e_loss,
             "generator_loss": g_loss,
             "reconstruction_l1": reconstruction,
