@@ -56,6 +56,7 @@ OPTIONS = [
     ("gan", {"consensus": 1.0}),  # Mescheder et al. 2017: double backprop, device mean
     ("asvae", {"flow_length": 2}),  # a planar-flow posterior (Pu et al. 2017, Section 5)
     ("aavae", {"flow_length": 2}),  # the flow inside AA-VAE's weighted ELBO
+    ("ali", {"schedule": "single_pass"}),  # Dumoulin et al. 2016, Alg. 1: one phase, 3 losses
 ]
 CASES = [(name, {}) for name in models.MODEL_NAMES] + OPTIONS
 BATCH = 8

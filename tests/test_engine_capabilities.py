@@ -1,6 +1,7 @@
 """Engine capabilities against independent computations: global-batch reductions across
 devices, IWGAN's weighted generator gradient, data streams and fresh batches, metric names,
-a handle with other params inside a phase (double backprop)."""
+a handle with other params inside a phase (double backprop), one forward pass giving each
+network the gradient of its own loss."""
 
 import dataclasses
 
@@ -15,8 +16,9 @@ from unigen_jax import data, losses, models
 from unigen_jax import nets as networks
 from unigen_jax.data import DatasetInfo
 from unigen_jax.models.networks import Networks
+from unigen_jax.models.spec import sequential_phases
 from unigen_jax.train import create_train_state, make_mesh
-from unigen_jax.train.step import merge_phase_metrics
+from unigen_jax.train.step import merge_phase_metrics, phase_gradients
 
 
 def _on_two_devices(fn, x):
@@ -220,3 +222,85 @@ def test_a_handle_with_other_params_draws_the_same_noise_and_applies_them():
     np.testing.assert_allclose(means, np.full(6, (0 + 1 + 2 + 3 + 4 + 5) / 2), rtol=1e-6)
     with pytest.raises(KeyError, match="unknown network"):
         nets.with_params({"g": params})
+
+
+# Phases with one loss a network (Larsen et al. 2016, Alg. 1; Dumoulin et al. 2016, Alg. 1):
+# the model, its options, the sequential phases' groups.
+SINGLE_PASS = [
+    ("vaegan", {"architecture": "mlp"}, None),
+    ("vaegan", {"architecture": "dcgan", "base_features": 2}, None),  # BatchNorm in E, G, D
+    (
+        "ali",
+        {"architecture": "mlp", "schedule": "single_pass"},
+        (("discriminator",), ("encoder", "generator")),  # E and G share one loss
+    ),
+]
+
+
+@pytest.mark.parametrize("name, options, groups", SINGLE_PASS, ids=lambda v: str(v))
+def test_a_single_pass_gives_each_network_the_gradient_of_its_own_loss(name, options, groups):
+    info = DatasetInfo("toy", "image", (16, 16, 1), 0, 8)  # DCGAN D: 2 blocks, 1 normalised
+    config = models.make_config(name, latent_dim=3, hidden_sizes=(6,), **options)
+    model = models.build_model(name, config, info, axis_name=None)
+    x = np.random.default_rng(0).uniform(size=(6, 16, 16, 1)).astype(np.float32)
+    batch = {"x": x, "label": np.zeros(6, np.int32)}
+    state = create_train_state(model, batch, seed=2)
+    phase, key = model.phases[0], jax.random.PRNGKey(7)
+    assert len(phase.trains) > 1
+    grads, _, stats = phase_gradients(model, phase, state, batch, key, None)
+
+    def losses_at(params):
+        nets = Networks(
+            model.networks, params, state.batch_stats, train=True, key=key, batch_size=6
+        )
+        return phase.loss_fn(nets, batch)[0]
+
+    def close(a, b):
+        for u, v in zip(jax.tree.leaves(a), jax.tree.leaves(b), strict=True):
+            np.testing.assert_allclose(u, v, rtol=1e-5, atol=1e-7)
+
+    # Independently: jax.grad of each network's own loss, the others fixed at the same params.
+    for net in phase.trains:
+        own = jax.grad(lambda p, net=net: losses_at({**state.params, net: p})[net])
+        close(grads[net], own(state.params[net]))
+    # The separate phases of the sequential schedule, at the same params: the same gradients
+    # and each network's BatchNorm statistics from the same forward pass.
+    for separate in sequential_phases(phase, groups):
+        their_grads, _, their_stats = phase_gradients(model, separate, state, batch, key, None)
+        for net in separate.trains:
+            close(grads[net], their_grads[net])
+            close(stats[net], their_stats[net])
+    if options.get("architecture") == "dcgan":
+        assert jax.tree.leaves(stats["generator"]) and jax.tree.leaves(stats["discriminator"])
+    # One backward pass of the sum of the (distinct) losses would give other gradients.
+    summed = jax.grad(lambda p: sum({id(v): v for v in losses_at(p).values()}.values()))(
+        state.params
+    )
+    assert any(
+        not np.allclose(u, v, rtol=1e-3, atol=1e-6)
+        for net in phase.trains
+        for u, v in zip(jax.tree.leaves(grads[net]), jax.tree.leaves(summed[net]), strict=True)
+    )
+
+
+def test_a_phase_with_one_loss_a_network_must_give_each_trained_network_one():
+    info = DatasetInfo("toy", "vector", (2,), 0, 6)
+    config = models.make_config("ali", latent_dim=2, hidden_sizes=(4,), schedule="single_pass")
+    model = models.build_model("ali", config, info, axis_name=None)
+    batch = {"x": np.zeros((6, 2), np.float32), "label": np.zeros(6, np.int32)}
+    state = create_train_state(model, batch, seed=0)
+    phase = model.phases[0]
+
+    def without_the_encoder(nets, batch):
+        own, metrics = phase.loss_fn(nets, batch)
+        return {k: v for k, v in own.items() if k != "encoder"}, metrics
+
+    broken = dataclasses.replace(phase, loss_fn=without_the_encoder)
+    with pytest.raises(ValueError, match="not one for each network it trains"):
+        phase_gradients(model, broken, state, batch, jax.random.PRNGKey(0), None)
+    with pytest.raises(ValueError, match="do not partition"):
+        sequential_phases(phase, (("discriminator",), ("encoder",)))
+    # Networks grouped in one phase must share their loss.
+    mixed = sequential_phases(phase, (("discriminator", "encoder"), ("generator",)))[0]
+    with pytest.raises(ValueError, match="have different losses"):
+        phase_gradients(model, mixed, state, batch, jax.random.PRNGKey(0), None)

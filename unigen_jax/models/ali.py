@@ -30,7 +30,14 @@ maps the data onto a set of the data's own dimension, which D can tell from N(0,
 when latent_dim exceeds it (2-D mixtures with the default 64): use a latent_dim near the data's
 dimension there, or the stochastic encoder. Both E+G terms are the
 means over the batch; E and G take one step together on their sum (each term depends on one
-of them), after D's step. Each phase draws its own noise.
+of them).
+
+Schedule (`schedule`): "sequential" (the default): D's step, then E and G's step on a
+forward pass of their own that sees the updated D, each phase drawing its own noise.
+"single_pass": Dumoulin et al.'s Algorithm 1: one forward pass (one x, z, E(x) and G(z))
+gives D's loss and the E+G loss, and D, E and G step at once from the same parameters, each
+on the gradient of its own loss (`spec.Phase` with one loss a network): one forward pass a
+step instead of two.
 
 The joint discriminator (`nets.JointDiscriminator`): for images (DCGAN architecture) a DCGAN
 trunk on x, an MLP of `z_hidden_sizes` on z, then an MLP of `joint_hidden_sizes` on the
@@ -62,6 +69,7 @@ from unigen_jax.models.spec import ModelSpec, Phase
 from unigen_jax.nets.dcgan import NORMALIZATIONS
 
 ALI_OBJECTIVES = ("non_saturating", "minimax", "su")
+SCHEDULES = ("sequential", "single_pass")
 
 
 def encoder_generator_losses(objective: str, encoder_logits, generator_logits):
@@ -103,9 +111,11 @@ class ALIConfig:
     discriminator_lr: float = 2e-4
     adam_b1: float = 0.5
     adam_b2: float = 0.999
+    schedule: str = "sequential"
 
     def __post_init__(self):
         common.check_choice("ali_objective", self.ali_objective, ALI_OBJECTIVES)
+        common.check_choice("schedule", self.schedule, SCHEDULES)
         common.check_choice("architecture", self.architecture, common.ARCHITECTURES)
         common.check_choice("discriminator_norm", self.discriminator_norm, NORMALIZATIONS)
         for field in ("latent_dim", "base_features", "generator_lr", "discriminator_lr"):
@@ -147,15 +157,13 @@ def make_ali(
         generator_logits, _ = nets("discriminator", generate(nets, z), z)
         return encoder_logits, generator_logits
 
-    def discriminator_phase(nets, batch):
+    def discriminator_objective(encoder_logits, generator_logits):
         """D: (x, E(x)) "real", (G(z), z) "fake", logistic loss (Su eq. 38)."""
-        encoder_logits, generator_logits = joint_logits(nets, batch["x"])
         loss = jnp.mean(losses.minimax_discriminator_loss(encoder_logits, generator_logits))
         return loss, common.discriminator_metrics(loss, encoder_logits, generator_logits)
 
-    def encoder_generator_phase(nets, batch):
+    def encoder_generator_objective(encoder_logits, generator_logits):
         """E and G: `ali_objective` (Su eqs. 41-43)."""
-        encoder_logits, generator_logits = joint_logits(nets, batch["x"])
         encoder_loss, generator_loss = encoder_generator_losses(
             config.ali_objective, encoder_logits, generator_logits
         )
@@ -166,6 +174,34 @@ def make_ali(
             "encoder_loss": encoder_loss,
             "generator_loss": generator_loss,
         }
+
+    def discriminator_phase(nets, batch):
+        return discriminator_objective(*joint_logits(nets, batch["x"]))
+
+    def encoder_generator_phase(nets, batch):
+        return encoder_generator_objective(*joint_logits(nets, batch["x"]))
+
+    def single_pass(nets, batch):
+        """D's loss and the E+G loss from one forward pass (Dumoulin et al., Algorithm 1)."""
+        logits = joint_logits(nets, batch["x"])
+        d_loss, d_metrics = discriminator_objective(*logits)
+        eg_loss, eg_metrics = encoder_generator_objective(*logits)
+        own = {"discriminator": d_loss, "encoder": eg_loss, "generator": eg_loss}
+        return own, {**d_metrics, **eg_metrics}
+
+    if config.schedule == "single_pass":
+        phases = (
+            Phase(
+                "discriminator_encoder_generator",
+                ("discriminator", "encoder", "generator"),
+                single_pass,
+            ),
+        )
+    else:
+        phases = (
+            Phase("discriminator", ("discriminator",), discriminator_phase),
+            Phase("encoder_generator", ("encoder", "generator"), encoder_generator_phase),
+        )
 
     def sample(nets, conditions):
         del conditions
@@ -206,10 +242,7 @@ def make_ali(
             "generator": adam(config.generator_lr),
             "discriminator": adam(config.discriminator_lr),
         },
-        phases=(
-            Phase("discriminator", ("discriminator",), discriminator_phase),
-            Phase("encoder_generator", ("encoder", "generator"), encoder_generator_phase),
-        ),
+        phases=phases,
         sample_fn=sample,
         reconstruct_fn=reconstruct,
         code_fn=lambda nets, batch: nets("encoder", batch["x"])[0],  # the encoder's mean

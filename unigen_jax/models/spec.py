@@ -9,6 +9,8 @@ step. Adding a model family means writing a new `ModelSpec` factory, never a new
   WGAN:       ... Phase('discriminator', ..., project=clip_to(0.01)) ...
   EMA G:      ..., Phase('generator', ...), ParamUpdate('generator_ema', ...) with a Shadow
   alpha-GAN:  Phase('encoder_generator', ..., repeats=2), Phase('discriminators', ...)
+  VAE/GAN:    Phase(..., trains=('encoder', 'generator', 'discriminator')) whose loss_fn
+              returns {network: its own loss}: one forward pass, three objectives
   Su's G_old: ParamUpdate('snapshot', writes=('generator_old',)), Phase('generator', ...)
 
 What a model can do beyond training is declared by its optional functions (`conditions`,
@@ -31,8 +33,11 @@ import optax
 from unigen_jax.models.networks import Networks
 
 Batch = Mapping[str, Any]
-# loss_fn(nets, batch) -> (scalar loss to minimise, {metric name: scalar}).
-LossFn = Callable[[Networks, Batch], tuple[jax.Array, dict[str, jax.Array]]]
+# loss_fn(nets, batch) -> (scalar loss to minimise, {metric name: scalar}), or
+# ({network: its own scalar loss} for every network the phase trains, {metric name: scalar}).
+LossFn = Callable[
+    [Networks, Batch], tuple[jax.Array | Mapping[str, jax.Array], dict[str, jax.Array]]
+]
 # update_fn(nets, batch) -> ({network: new params}, {metric name: scalar}).
 UpdateFn = Callable[[Networks, Batch], tuple[dict[str, Any], dict[str, jax.Array]]]
 # sample_fn(nets, conditions) -> nets.batch_size samples in data space (images in [0, 1]);
@@ -58,14 +63,29 @@ ClassifyFn = Callable[[Networks, Batch], jax.Array]
 
 @dataclasses.dataclass(frozen=True)
 class Phase:
-    """One gradient update of some networks on one loss.
+    """One gradient update of some networks, on one loss or on one loss each.
+
+    A phase runs its loss function once (one forward pass of the networks it calls), then
+    updates every network it trains at once, from the same params. Its loss function returns
+    either one scalar, which every trained network descends, or a dict {network: loss} with
+    an entry for each trained network: each network then descends its OWN loss, all from the
+    one forward pass (Larsen et al. 2016, arXiv 1512.09300, Algorithm 1: encoder, decoder and
+    discriminator of a VAE/GAN updated on three objectives from one computation; Dumoulin et
+    al. 2016, arXiv 1606.00704, Algorithm 1: ALI's discriminator and generator likewise).
+    Networks given the same loss object (`{"encoder": l, "generator": l}`) share one backward
+    pass. How the engine differentiates each network's own loss: `unigen_jax.train.step`.
+
+    Updating several networks from one forward pass is a simultaneous (Jacobi) update; as
+    separate phases (`sequential_phases`), each network's step sees the networks before it
+    already updated (Gauss-Seidel), at the cost of a forward pass each.
 
     Attributes:
       name: used in error messages and metric names.
       trains: the networks whose params this phase differentiates and updates. Every other
         network is called with its params held constant (stop-gradient) in this phase.
       loss_fn: `(nets, batch) -> (loss, metrics)`; `loss` is the mean over this device's
-        examples, the engine averages gradients across devices.
+        examples (or a dict of such means, one a trained network), the engine averages
+        gradients across devices.
       repeats: how many consecutive updates this phase makes per step (each with fresh noise).
       fresh_batches: each repeat reads a real batch of its own (repeat r the step's r-th batch),
         as in Gulrajani et al. (2017), Algorithm 1; otherwise every repeat reads the first.
@@ -107,6 +127,35 @@ class Phase:
             raise ValueError(f"phase {self.name!r} trains no network")
         if self.repeats < 1:
             raise ValueError(f"phase {self.name!r} has repeats={self.repeats}; it must be >= 1")
+
+
+def sequential_phases(
+    phase: Phase, groups: tuple[tuple[str, ...], ...] | None = None
+) -> tuple[Phase, ...]:
+    """A phase with one loss a network, as consecutive phases: one for each group of networks
+    (by default each network of `phase.trains` alone, in that order), each a gradient step on
+    its group's own loss, which sees the params the phases before it updated (Gauss-Seidel).
+    A group's networks must share one loss object. Each sub-phase, named by its networks
+    joined with "_", runs the whole forward pass and reports all of `phase`'s metrics.
+    The schedule `phase` replaces, kept for comparisons."""
+    groups = groups if groups is not None else tuple((net,) for net in phase.trains)
+    if sorted(net for group in groups for net in group) != sorted(phase.trains):
+        raise ValueError(f"groups {groups} do not partition phase {phase.name!r}'s networks")
+
+    def group_loss(group):
+        def loss_fn(nets, batch):
+            objectives, metrics = phase.loss_fn(nets, batch)
+            loss = objectives[group[0]]
+            if any(objectives[net] is not loss for net in group):
+                raise ValueError(f"networks {group} of phase {phase.name!r} have different losses")
+            return loss, metrics
+
+        return loss_fn
+
+    return tuple(
+        dataclasses.replace(phase, name="_".join(group), trains=group, loss_fn=group_loss(group))
+        for group in groups
+    )
 
 
 @dataclasses.dataclass(frozen=True)

@@ -25,16 +25,11 @@ D never sees L_llike: Algorithm 1 updates it with L_GAN only. `feature_layer` pi
 D's conv blocks (DCGAN) or hidden layers (MLP), Python-style (-1: the last one, the flattened
 trunk features D already returns).
 
-Phases: three, in Algorithm 1's order: encoder, then generator, then discriminator, each a
-gradient step on its own objective. The engine differentiates one loss per phase w.r.t. the
-networks that phase trains (the others held constant), so this is the simple arrangement; the
-cost is one forward pass of E, G and D per phase (three per step, with three backward
-passes), where Algorithm 1 takes all three gradients from one forward pass at the same
-parameters. A consequence besides the cost: the phases are sequential (Gauss-Seidel), so G's
-step sees the already updated E, and D's step the updated E and G; Algorithm 1 updates the
-three simultaneously. A single phase routing each objective to its network would need a
-per-network choice of cotangent inside one backward pass, which the engine's one-loss-per-
-phase contract does not express.
+Phase: one, as Algorithm 1: one forward pass of E, G and D computes the three objectives,
+and each network takes a step on the gradient of its own, the three at the same parameters
+(a simultaneous update; the engine pulls each objective back to its own network: see
+`unigen_jax.train.step`). `spec.sequential_phases` gives the Gauss-Seidel alternative (E,
+then G seeing the updated E, then D seeing both), at three forward passes a step.
 
 D reads x, x~ and x_p in ONE call on their concatenation (the authors' code concatenates x~
 and x for the feature loss, and x with the generated images for the GAN loss), so its
@@ -149,30 +144,34 @@ def make_vaegan(
             "generated_logits": logits[2 * n :],
         }
 
-    def encoder_phase(nets, batch):
-        """E: L_prior + L_llike (Algorithm 1)."""
+    def objectives(nets, batch):
+        """E's, G's and D's losses (Algorithm 1) from one forward pass:
+        E: L_prior + L_llike; G: gamma * L_llike - L_GAN, non-saturating on x~ and x_p;
+        D: -L_GAN, real x against reconstructions and samples."""
         out = forward(nets, batch)
         kl, nll = jnp.mean(out["kl"]), jnp.mean(out["feature_nll"])
-        return kl + nll, {"kl": kl, "feature_nll": nll, "encoder_loss": kl + nll}
-
-    def generator_phase(nets, batch):
-        """G: gamma * L_llike - L_GAN, non-saturating on x~ and x_p (Algorithm 1)."""
-        out = forward(nets, batch)
-        gan = jnp.mean(
-            losses.modified_generator_loss(out["reconstruction_logits"])
-            + losses.modified_generator_loss(out["generated_logits"])
-        )
-        loss = config.gamma * jnp.mean(out["feature_nll"]) + gan
-        return loss, {"generator_loss": loss, "generator_gan": gan}
-
-    def discriminator_phase(nets, batch):
-        """D: -L_GAN, real x against reconstructions and samples (eq. 9)."""
-        out = forward(nets, batch)
         real, rec, gen = out["real_logits"], out["reconstruction_logits"], out["generated_logits"]
+        generator_gan = jnp.mean(
+            losses.modified_generator_loss(rec) + losses.modified_generator_loss(gen)
+        )
+        encoder_loss = kl + nll
+        generator_loss = config.gamma * nll + generator_gan
         # -log D(x) = softplus(-l); -log(1 - D(x')) = softplus(l).
-        loss = jnp.mean(jax.nn.softplus(-real) + jax.nn.softplus(rec) + jax.nn.softplus(gen))
-        return loss, {
-            **common.discriminator_metrics(loss, real, gen),
+        discriminator_loss = jnp.mean(
+            jax.nn.softplus(-real) + jax.nn.softplus(rec) + jax.nn.softplus(gen)
+        )
+        own = {
+            "encoder": encoder_loss,
+            "generator": generator_loss,
+            "discriminator": discriminator_loss,
+        }
+        return own, {
+            "kl": kl,
+            "feature_nll": nll,
+            "encoder_loss": encoder_loss,
+            "generator_loss": generator_loss,
+            "generator_gan": generator_gan,
+            **common.discriminator_metrics(discriminator_loss, real, gen),
             "reconstruction_logit": jnp.mean(rec),
         }
 
@@ -210,9 +209,11 @@ def make_vaegan(
             for net in networks
         },
         phases=(
-            Phase("encoder", ("encoder",), encoder_phase),
-            Phase("generator", ("generator",), generator_phase),
-            Phase("discriminator", ("discriminator",), discriminator_phase),
+            Phase(
+                "encoder_generator_discriminator",
+                ("encoder", "generator", "discriminator"),
+                objectives,
+            ),
         ),
         sample_fn=sample,
         reconstruct_fn=reconstruct,

@@ -10,6 +10,22 @@ params computed without gradients (an EMA, a snapshot). Later phases see the par
 earlier phases updated (a GAN's generator phase sees the discriminator just updated), as in
 Goodfellow et al. (2014), Alg. 1.
 
+A phase whose loss function returns {network: loss} (`spec.Phase`) gives each network it
+trains the gradient of its OWN loss, the other networks fixed at the same params, from one
+forward pass: one `jax.vjp` of the forward pass w.r.t. every trained network's params (the
+activations stored once), then, for each distinct loss, the pullback of the cotangent that is
+1 on that loss and 0 on the others, of which only the gradients of the networks owning that
+loss are kept. A pullback is linear in its cotangent, so that is exactly d loss_k / d params_k,
+what a phase of its own on loss_k computes. Everything a pullback computes for params it
+discards (other networks' weight gradients, the backward into networks no path from loss_k to
+params_k crosses) is dead code that XLA removes in the jitted step, so each pullback costs the
+backward pass that a phase of its own would; the forward passes of the other phases are what
+is saved (and their per-phase overhead). One backward pass cannot do it: an activation that
+two losses read (D's logits on G's samples, in D's loss and G's) needs a different cotangent
+for each, and the gradient of the sum of the losses would give every network the sum's. A
+zero cotangent costs only elementwise work near the losses. BatchNorm: each trained network
+keeps the running statistics of its calls in the one forward pass (all at the step's params).
+
 The batch is `{"x": [B, ...], "label": [B], stream: {...}}`; for a model reading K > 1 real
 batches per step (`ModelSpec.batches_per_step`, phases with fresh batches) every array has a
 leading axis K, and repeat r of a fresh-batch phase reads batch r (the others batch 0).
@@ -34,6 +50,7 @@ import functools
 from collections.abc import Mapping
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 import optax
 from jax import lax
@@ -70,8 +87,10 @@ def _networks(model: ModelSpec, state: TrainState, params, batch, key, axis_name
     )
 
 
-def _phase_update(model: ModelSpec, phase: Phase, state: TrainState, batch, key, axis_name):
-    """One gradient update of `phase`'s networks; returns the new state and the phase metrics."""
+def phase_gradients(model: ModelSpec, phase: Phase, state: TrainState, batch, key, axis_name):
+    """The gradients of `phase`'s loss(es) w.r.t. the networks it trains, on this device's
+    share of the batch (before the device mean): ({network: grads}, metrics, {network: new
+    BatchNorm statistics}). With one loss a network, each network's of its own (see above)."""
 
     def loss_of(trained_params):
         params = {
@@ -85,7 +104,30 @@ def _phase_update(model: ModelSpec, phase: Phase, state: TrainState, batch, key,
         return loss, (metrics, new_stats)
 
     trained = {name: state.params[name] for name in phase.trains}
-    grads, (metrics, new_stats) = jax.grad(loss_of, has_aux=True)(trained)
+    loss, pullback, (metrics, new_stats) = jax.vjp(loss_of, trained, has_aux=True)
+    if not isinstance(loss, Mapping):
+        return pullback(jnp.ones_like(loss))[0], metrics, new_stats
+    if set(loss) != set(phase.trains):
+        raise ValueError(
+            f"phase {phase.name!r} returned losses for {sorted(loss)}, "
+            f"not one for each network it trains {sorted(phase.trains)}"
+        )
+    grads = {}
+    for name in phase.trains:
+        if name in grads:  # a network sharing its loss with one already pulled back
+            continue
+        owners = [net for net in phase.trains if loss[net] is loss[name]]
+        # 1 on this loss (once, on its first owner's entry), 0 on every other.
+        cotangent = {net: jnp.zeros_like(value) for net, value in loss.items()}
+        cotangent[name] = jnp.ones_like(loss[name])
+        pulled = pullback(cotangent)[0]
+        grads.update({net: pulled[net] for net in owners})
+    return grads, metrics, new_stats
+
+
+def _phase_update(model: ModelSpec, phase: Phase, state: TrainState, batch, key, axis_name):
+    """One gradient update of `phase`'s networks; returns the new state and the phase metrics."""
+    grads, metrics, new_stats = phase_gradients(model, phase, state, batch, key, axis_name)
     if axis_name is not None:
         grads = lax.pmean(grads, axis_name)
     params, opt_states = dict(state.params), dict(state.opt_states)
