@@ -20,7 +20,12 @@ jax.config.update(
     "jax_compilation_cache_dir",
     os.environ.get("UNIGEN_JAX_CACHE", os.path.expanduser("~/.cache/unigen_jax/jit")),
 )
-jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.5)
+# Every program is cached, however fast it compiled: the suite compiles hundreds of small ones
+# (eager ops, tiny steps) that a floor of 0.5 s would compile again on every run.
+jax.config.update(
+    "jax_persistent_cache_min_compile_time_secs",
+    float(os.environ.get("UNIGEN_JAX_CACHE_MIN_SECS", "0")),
+)
 
 CLASSIFIER_CACHE_ENV = "UNIGEN_JAX_CLASSIFIERS"  # unigen_jax.eval.classifier.CACHE_ENV
 
