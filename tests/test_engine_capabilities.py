@@ -13,7 +13,7 @@ from jax.sharding import PartitionSpec as P
 from scipy import special
 
 from unigen_jax import data, losses, models
-from unigen_jax import nets as networks
+from unigen_jax import nets as flax_nets
 from unigen_jax.data import DatasetInfo
 from unigen_jax.models.networks import Networks
 from unigen_jax.models.spec import sequential_phases
@@ -202,7 +202,7 @@ def test_the_trainer_feeds_a_second_stream_to_the_phases(tmp_path, monkeypatch):
 
 
 def test_a_handle_with_other_params_draws_the_same_noise_and_applies_them():
-    linear = networks.MLPGenerator(output_shape=(2,), hidden=())  # x W + b
+    linear = flax_nets.MLPGenerator(output_shape=(2,), hidden=())  # x W + b
     x = np.ones((3, 4), np.float32)
     params = linear.init(jax.random.PRNGKey(1), x, train=False)["params"]
     other = jax.tree.map(lambda p: p + 1.0, params)

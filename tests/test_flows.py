@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from unigen_jax import models
-from unigen_jax import nets as networks
+from unigen_jax import nets as flax_nets
 from unigen_jax.data import DatasetInfo
 from unigen_jax.errors import UserInputError
 from unigen_jax.eval import likelihood, runner
@@ -44,7 +44,7 @@ def test_log_det_is_autodiffs_full_jacobian():
     _, log_det = planar_forward(z0, u_hat, w, b)
     np.testing.assert_allclose(log_det, _autodiff_log_det(u_hat, w, b, z0), rtol=1e-4, atol=1e-4)
     # The module: the same maps with its own parameters (u constrained inside).
-    flow = networks.PlanarFlow(length=4)
+    flow = flax_nets.PlanarFlow(length=4)
     variables = flow.init(KEY, z0, train=False)
     p = variables["params"]
     z_k, log_det = flow.apply(variables, z0, train=False)

@@ -13,7 +13,8 @@ import numpy as np
 import optax
 import pytest
 
-from unigen_jax import losses, models, nets
+from unigen_jax import losses, models
+from unigen_jax import nets as flax_nets
 from unigen_jax.data import DatasetInfo
 from unigen_jax.errors import UserInputError
 from unigen_jax.train import Networks, create_train_state
@@ -56,7 +57,7 @@ def _numpy_minibatch_layer(features, tensor, bias):
 
 def test_minibatch_discrimination_is_the_sum_of_l1_kernels_over_the_other_examples():
     features = np.random.default_rng(1).normal(size=(6, 4)).astype(np.float32)
-    layer = nets.MinibatchDiscrimination(num_kernels=3, kernel_dim=2)
+    layer = flax_nets.MinibatchDiscrimination(num_kernels=3, kernel_dim=2)
     params = layer.init(KEY, features)["params"]
     params = {**params, "bias": jnp.array([0.1, -0.2, 0.3])}
     out = layer.apply({"params": params}, features)
@@ -69,9 +70,14 @@ def test_minibatch_discrimination_is_the_sum_of_l1_kernels_over_the_other_exampl
 @pytest.mark.parametrize(
     "discriminator, x",
     [
-        (nets.MLPDiscriminator(hidden=(5,), minibatch_kernels=3, minibatch_kernel_dim=2), (6, 2)),
         (
-            nets.DCGANDiscriminator(base_features=2, minibatch_kernels=3, minibatch_kernel_dim=2),
+            flax_nets.MLPDiscriminator(hidden=(5,), minibatch_kernels=3, minibatch_kernel_dim=2),
+            (6, 2),
+        ),
+        (
+            flax_nets.DCGANDiscriminator(
+                base_features=2, minibatch_kernels=3, minibatch_kernel_dim=2
+            ),
             (6, 8, 8, 1),
         ),
     ],

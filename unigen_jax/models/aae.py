@@ -50,7 +50,7 @@ import jax
 import jax.numpy as jnp
 
 from unigen_jax import losses
-from unigen_jax import nets as networks
+from unigen_jax import nets as flax_nets
 from unigen_jax.errors import UserInputError
 from unigen_jax.models import common
 from unigen_jax.models.spec import ModelSpec, Phase
@@ -168,7 +168,9 @@ def make_aae(
                 axis_name=axis_name,
                 **shape_kwargs,
             ),
-            "code_discriminator": networks.MLPDiscriminator(hidden=tuple(config.code_hidden_sizes)),
+            "code_discriminator": flax_nets.MLPDiscriminator(
+                hidden=tuple(config.code_hidden_sizes)
+            ),
         },
         init_args={
             "encoder": common.data_input,

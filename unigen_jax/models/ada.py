@@ -52,7 +52,7 @@ import jax.numpy as jnp
 import optax
 
 from unigen_jax import data, losses
-from unigen_jax import nets as networks
+from unigen_jax import nets as flax_nets
 from unigen_jax.errors import UserInputError
 from unigen_jax.models import common
 from unigen_jax.models.spec import ModelSpec, Phase, Stream
@@ -237,11 +237,11 @@ def make_ada(
         return nets("classifier", features_of(nets, batch["x"]))
 
     if architecture == "conv":
-        extractor = networks.ConvFeatures(
+        extractor = flax_nets.ConvFeatures(
             features=config.latent_dim, channels=tuple(config.conv_channels)
         )
     else:
-        extractor = networks.MLPFeatures(
+        extractor = flax_nets.MLPFeatures(
             features=config.latent_dim, hidden=tuple(config.hidden_sizes)
         )
 
@@ -259,10 +259,10 @@ def make_ada(
         config=config,
         networks={
             "extractor": extractor,
-            "classifier": networks.MLPClassifier(
+            "classifier": flax_nets.MLPClassifier(
                 num_classes=num_classes, hidden=tuple(config.classifier_hidden_sizes)
             ),
-            "domain": networks.MLPDiscriminator(hidden=tuple(config.discriminator_hidden_sizes)),
+            "domain": flax_nets.MLPDiscriminator(hidden=tuple(config.discriminator_hidden_sizes)),
         },
         init_args={
             "extractor": common.data_input,

@@ -60,7 +60,7 @@ import dataclasses
 import jax.numpy as jnp
 
 from unigen_jax import losses
-from unigen_jax import nets as networks_lib
+from unigen_jax import nets as flax_nets
 from unigen_jax.models import common, posterior, vae
 from unigen_jax.models.aae import check_sizes
 from unigen_jax.models.ali import joint_discriminator_net
@@ -216,7 +216,7 @@ def make_asvae(
     init_args = {"encoder": common.data_input, "generator": common.latent_input(config.latent_dim)}
     autoencoder = ("encoder", "generator")
     if flow:
-        networks["flow"] = networks_lib.PlanarFlow(length=config.flow_length)
+        networks["flow"] = flax_nets.PlanarFlow(length=config.flow_length)
         init_args["flow"] = common.latent_input(config.latent_dim)
         autoencoder += ("flow",)
     ratios = (("f_ratio",) if x_half else ()) + (("h_ratio",) if z_half else ())

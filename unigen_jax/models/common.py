@@ -8,7 +8,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from unigen_jax import nets as networks
+from unigen_jax import nets as flax_nets
 from unigen_jax.errors import UserInputError
 
 ARCHITECTURES = ("auto", "dcgan", "mlp")
@@ -122,10 +122,10 @@ def check_conditional(data_info) -> None:
 
 def generator_net(architecture, output_shape, *, base_features, hidden_sizes, axis_name):
     if architecture == "dcgan":
-        return networks.DCGANGenerator(
+        return flax_nets.DCGANGenerator(
             output_shape=tuple(output_shape), base_features=base_features, axis_name=axis_name
         )
-    return networks.MLPGenerator(output_shape=tuple(output_shape), hidden=tuple(hidden_sizes))
+    return flax_nets.MLPGenerator(output_shape=tuple(output_shape), hidden=tuple(hidden_sizes))
 
 
 def discriminator_net(
@@ -142,21 +142,21 @@ def discriminator_net(
     before its logit (`nets.MinibatchDiscrimination`)."""
     minibatch = dict(minibatch_kernels=minibatch_kernels, minibatch_kernel_dim=minibatch_kernel_dim)
     if architecture == "dcgan":
-        return networks.DCGANDiscriminator(
+        return flax_nets.DCGANDiscriminator(
             base_features=base_features,
             normalization=normalization,
             axis_name=axis_name,
             **minibatch,
         )
-    return networks.MLPDiscriminator(hidden=tuple(hidden_sizes), axis_name=axis_name, **minibatch)
+    return flax_nets.MLPDiscriminator(hidden=tuple(hidden_sizes), axis_name=axis_name, **minibatch)
 
 
 def encoder_net(architecture, latent_dim, *, base_features, hidden_sizes, axis_name):
     if architecture == "dcgan":
-        return networks.DCGANEncoder(
+        return flax_nets.DCGANEncoder(
             latent_dim=latent_dim, base_features=base_features, axis_name=axis_name
         )
-    return networks.MLPEncoder(latent_dim=latent_dim, hidden=tuple(hidden_sizes))
+    return flax_nets.MLPEncoder(latent_dim=latent_dim, hidden=tuple(hidden_sizes))
 
 
 def autoencoder_nets(architecture, latent_dim, data_shape, *, axis_name, **shape_kwargs):

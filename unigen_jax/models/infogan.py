@@ -54,7 +54,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from unigen_jax import losses
-from unigen_jax import nets as networks
+from unigen_jax import nets as flax_nets
 from unigen_jax.errors import UserInputError
 from unigen_jax.models import common
 from unigen_jax.models.spec import ModelSpec, Phase, SampleGrid
@@ -199,7 +199,7 @@ def make_infogan(
     discriminator = common.discriminator_net(
         architecture, normalization=config.discriminator_norm, axis_name=axis_name, **shape_kwargs
     )
-    q_head = networks.InfoGANQHead(
+    q_head = flax_nets.InfoGANQHead(
         categorical_dim=num_values,
         continuous_dim=num_continuous,
         hidden=tuple(config.q_hidden_sizes),

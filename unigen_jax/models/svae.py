@@ -57,7 +57,7 @@ import jax
 import jax.numpy as jnp
 
 from unigen_jax import losses
-from unigen_jax import nets as networks
+from unigen_jax import nets as flax_nets
 from unigen_jax.data import subsets
 from unigen_jax.errors import UserInputError
 from unigen_jax.models import common
@@ -262,8 +262,8 @@ def make_svae(
 
     shape_kwargs = dict(base_features=config.base_features, hidden_sizes=config.hidden_sizes)
     discriminator_kwargs = dict(normalization="batch", axis_name=axis_name, **shape_kwargs)
-    modules = {
-        "classifier": networks.DiscriminatorClassifier(
+    networks = {
+        "classifier": flax_nets.DiscriminatorClassifier(
             common.discriminator_net(architecture, **discriminator_kwargs), num_classes
         ),
         **common.autoencoder_nets(
@@ -282,12 +282,12 @@ def make_svae(
         dict(reconstruct_fn=reconstruct, log_importance_weight_fn=log_importance_weight),
     )
     if config.supervised_only:
-        modules = {"classifier": modules["classifier"]}
+        networks = {"classifier": networks["classifier"]}
         init_args = {"classifier": init_args["classifier"]}
         phases = (Phase("classifier", ("classifier",), supervised_phase),)
         sample_fn, generative_fns = None, {}
     if config.adversary_activated:
-        modules["discriminator"] = common.discriminator_net(architecture, **discriminator_kwargs)
+        networks["discriminator"] = common.discriminator_net(architecture, **discriminator_kwargs)
         init_args["discriminator"] = common.data_input
         phases = (
             Phase("discriminator", ("discriminator",), discriminator_phase),
@@ -301,11 +301,11 @@ def make_svae(
     return ModelSpec(
         name=name,
         config=dataclasses.replace(config, likelihood=likelihood),
-        networks=modules,
+        networks=networks,
         init_args=init_args,
         optimizers={
             net: common.adam(config.learning_rate, config.adam_b1, config.adam_b2)
-            for net in modules
+            for net in networks
         },
         phases=phases,
         sample_fn=sample_fn,

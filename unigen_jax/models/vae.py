@@ -57,7 +57,7 @@ import jax
 import jax.numpy as jnp
 
 from unigen_jax import losses
-from unigen_jax import nets as networks_lib
+from unigen_jax import nets as flax_nets
 from unigen_jax.errors import UserInputError
 from unigen_jax.models import common, posterior
 from unigen_jax.models.spec import ModelSpec, Phase
@@ -271,7 +271,7 @@ def make_vae(
     }
     trained = ("encoder", "generator")
     if flow:
-        networks["flow"] = networks_lib.PlanarFlow(length=config.flow_length)
+        networks["flow"] = flax_nets.PlanarFlow(length=config.flow_length)
         init_args["flow"] = common.latent_input(config.latent_dim)
         trained += ("flow",)
     autoencoder = trained

@@ -53,7 +53,7 @@ import jax
 import jax.numpy as jnp
 
 from unigen_jax import losses
-from unigen_jax import nets as networks
+from unigen_jax import nets as flax_nets
 from unigen_jax.errors import UserInputError
 from unigen_jax.models import common
 from unigen_jax.models.spec import ModelSpec, Phase
@@ -194,11 +194,11 @@ def make_wake_sleep(
         config=config,
         networks={
             # Layers h_L, ..., h_1, x: the prior, then each layer given the one above.
-            "generative": networks.SigmoidBeliefNet(
+            "generative": flax_nets.SigmoidBeliefNet(
                 sizes=(*reversed(sizes), data_size), prior=True
             ),
             # Layers h_1, ..., h_L, each given the one below (h_1 given x).
-            "recognition": networks.SigmoidBeliefNet(sizes=sizes),
+            "recognition": flax_nets.SigmoidBeliefNet(sizes=sizes),
         },
         init_args={
             "generative": lambda batch: (zeros(*reversed(sizes))(batch),),
