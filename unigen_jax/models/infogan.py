@@ -117,7 +117,10 @@ def sweep_grids(num_values: int, num_continuous: int) -> dict[str, SampleGrid]:
 @dataclasses.dataclass(frozen=True)
 class InfoGANConfig:
     """InfoGAN hyperparameters (Chen et al. 2016, Appendix C, MNIST: 62 noise variables, a
-    10-way code, 2 continuous codes, lambda 1, Adam beta1 0.5, D 2e-4, G 1e-3)."""
+    10-way code, 2 continuous codes, lambda 1, Adam beta1 0.5, D 2e-4, G 1e-3).
+
+    `architecture="chen_mnist"` reads `base_features` and `q_hidden_sizes`; its FC layers have
+    1024 units and its D always BatchNorm (`hidden_sizes`, `discriminator_norm` unused)."""
 
     latent_dim: int = 62
     categorical_dim: int = 10
