@@ -131,6 +131,8 @@ STUDIES = (
             # the last 10,000 held out; scored on the 10,000 test digits), scored along training.
             # 3,000 of their 5,000 updates: 0.62 CPU-seconds a step (measured under a load of
             # ~20 on 2 cores), so ~0.3-0.6 s a step on 2 free cores, ~50-100 min for 3 seeds.
+            # Exploration on the validation digits (seed 0): matched accuracy 0.26, 0.52, 0.62,
+            # 0.71 at steps 300, 600, 900, 1,200, still rising.
             "full": Scale(
                 dataset=mnist_full.NAME,
                 steps=3000,
