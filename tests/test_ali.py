@@ -10,7 +10,7 @@ import pytest
 from scipy import special
 
 from unigen_jax import models
-from unigen_jax import nets as networks
+from unigen_jax import nets as flax_nets
 from unigen_jax.data import DatasetInfo
 from unigen_jax.errors import UserInputError
 from unigen_jax.models.ali import encoder_generator_losses
@@ -33,7 +33,7 @@ def _dense(params, a):
 def test_vector_joint_discriminator_is_an_mlp_on_the_concatenation():
     rng = np.random.default_rng(0)
     x, z = rng.normal(size=(4, 2)), rng.normal(size=(4, 3))
-    net = networks.JointDiscriminator(trunk="none", z_hidden=(), joint_hidden=(6, 7))
+    net = flax_nets.JointDiscriminator(trunk="none", z_hidden=(), joint_hidden=(6, 7))
     params = net.init(KEY, x, z, train=False)["params"]
     logits, features = net.apply({"params": params}, x, z, train=False)
     assert logits.shape == (4,) and features.shape == (4, 7)
@@ -42,7 +42,7 @@ def test_vector_joint_discriminator_is_an_mlp_on_the_concatenation():
     np.testing.assert_allclose(features, h, rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(logits, _dense(params["logit"], h)[:, 0], rtol=1e-5, atol=1e-6)
 
-    bare = networks.JointDiscriminator(trunk="none", joint_hidden=())
+    bare = flax_nets.JointDiscriminator(trunk="none", joint_hidden=())
     variables = bare.init(KEY, x, z, train=False)
     assert bare.apply(variables, x, z, train=False)[1].shape == (4, 5)
     with pytest.raises(ValueError, match="one row per pair"):
@@ -54,14 +54,14 @@ def test_image_joint_discriminator_joins_a_dcgan_trunk_and_an_mlp_on_z():
     rng = np.random.default_rng(1)
     x = rng.uniform(size=(4, 8, 8, 1)).astype(np.float32)
     z = rng.normal(size=(4, 3)).astype(np.float32)
-    net = networks.JointDiscriminator(
+    net = flax_nets.JointDiscriminator(
         trunk="dcgan", z_hidden=(5, 4), joint_hidden=(6,), base_features=2
     )
     variables = net.init(KEY, x, z, train=False)
     (logits, features), _ = net.apply(variables, x, z, train=True, mutable=["batch_stats"])
     assert logits.shape == (4,) and features.shape == (4, 6)
     params = variables["params"]
-    trunk = networks.DCGANTrunk(base_features=2)
+    trunk = flax_nets.DCGANTrunk(base_features=2)
     trunk_features = np.asarray(
         trunk.apply({"params": params["x_trunk"]}, x, train=True), np.float64
     )

@@ -12,6 +12,7 @@ import pytest
 from scipy import special, stats
 
 from unigen_jax import losses, models
+from unigen_jax import nets as flax_nets
 from unigen_jax.data import DatasetInfo
 from unigen_jax.errors import UserInputError
 from unigen_jax.models.spec import SampleGrid
@@ -93,9 +94,9 @@ def test_information_penalty_gradient_is_softmax_minus_one_hot():
     np.testing.assert_allclose(grad, softmax - np.eye(4)[codes], atol=1e-6)
 
 
-def _setup(batch, **hyperparameters):
-    config = models.make_config("infogan", **{**TINY, **hyperparameters})
-    model = models.build_model("infogan", config, IMAGES, axis_name=None)
+def _setup(batch, name="infogan", **hyperparameters):
+    config = models.make_config(name, **{**TINY, **hyperparameters})
+    model = models.build_model(name, config, IMAGES, axis_name=None)
     state = create_train_state(model, batch, seed=3)
 
     def nets():
@@ -109,17 +110,25 @@ def _setup(batch, **hyperparameters):
         )
 
     def apply(name, *args):
-        return model.networks[name].apply({"params": state.params[name]}, *args, train=True)
+        """Network `name` in training mode (batch statistics of `args`), by itself."""
+        variables = {"params": state.params[name]}
+        if state.batch_stats.get(name):
+            variables["batch_stats"] = state.batch_stats[name]
+        out, _ = model.networks[name].apply(variables, *args, train=True, mutable=["batch_stats"])
+        return out
 
     return model, nets, apply
 
 
-def _by_hand(nets, apply, values, continuous_dim):
+def _by_hand(nets, apply, values, continuous_dim, noise="normal", latent_dim=2):
     """The phase's draws (by tag), the generated samples and D's and Q's outputs on them."""
     draws = nets()
     value = draws.categorical("code", values)
     codes = 2.0 * np.asarray(draws.uniform("continuous", (continuous_dim,))) - 1.0
-    z = draws.normal("z", (2,))
+    if noise == "uniform":  # Chen et al.'s Uniform(62): each noise variable on [-1, 1]
+        z = 2.0 * np.asarray(draws.uniform("z", (latent_dim,))) - 1.0
+    else:
+        z = draws.normal("z", (latent_dim,))
     latent = np.concatenate([z, np.eye(values)[value], codes], axis=1).astype(np.float32)
     fake = special.expit(np.asarray(apply("generator", latent), np.float64)).astype(np.float32)
     fake_logits, features = apply("discriminator", fake)
@@ -229,6 +238,58 @@ def test_model_without_a_categorical_code_is_unconditional():
     )
 
 
+def test_chen_et_al_released_code_phases_and_losses():
+    """`infogan_chen` (Chen et al.'s released MNIST code): uniform noise, their nets, and their
+    trainer's two updates: D's optimizer (D's and Q's variables) on
+    -log D(x) - log(1 - D(G(z, c))) - L_I, G's optimizer (G's variables alone) on
+    -log D(G(z, c)) - L_I; D applied to the real and the generated batch separately, each with
+    its own BatchNorm statistics; all recomputed from the networks applied by hand."""
+    x = np.random.default_rng(4).uniform(size=(6, 28, 28, 1)).astype(np.float32)
+    batch = {"x": x, "label": np.zeros(6, np.int32)}
+    model, nets, apply = _setup(
+        batch, name="infogan_chen", architecture="chen_mnist", latent_dim=5, base_features=4
+    )
+    config = model.config
+    assert (config.noise, config.q_in_generator_phase, config.architecture) == (
+        "uniform",
+        False,
+        "chen_mnist",
+    )
+    assert [p.trains for p in model.phases] == [("discriminator", "q_head"), ("generator",)]
+    assert isinstance(model.networks["discriminator"], flax_nets.InfoGANMNISTDiscriminator)
+    assert isinstance(model.networks["generator"], flax_nets.InfoGANMNISTGenerator)
+    assert isinstance(model.networks["q_head"], flax_nets.InfoGANMNISTQHead)
+
+    value, codes, fake_logits, q_logits, q_mean, _ = _by_hand(
+        nets, apply, 10, 2, noise="uniform", latent_dim=5
+    )
+    # Q's continuous part has unit variance: -log N(u; m, 1).
+    penalty = _numpy_penalty(q_logits, value, q_mean, np.zeros_like(q_mean), codes, 1.0, 1.0)
+    real_logits = np.asarray(apply("discriminator", x)[0], np.float64)
+    d_loss, _ = model.phases[0].loss_fn(nets(), batch)
+    d_gan = np.mean(-np.log(special.expit(real_logits)) - np.log(special.expit(-fake_logits)))
+    np.testing.assert_allclose(d_loss, d_gan + np.mean(penalty), rtol=1e-5)
+    g_loss, _ = model.phases[1].loss_fn(nets(), batch)
+    g_gan = np.mean(-np.log(special.expit(fake_logits)))
+    np.testing.assert_allclose(g_loss, g_gan + np.mean(penalty), rtol=1e-5)
+
+
+def test_uniform_noise_samples_lie_in_the_unit_box():
+    """noise="uniform": the sampler's z is 2 u - 1 for the handle's uniform draws u."""
+    x = np.zeros((4, 28, 28, 1), np.float32)
+    batch = {"x": x, "label": np.zeros(4, np.int32)}
+    model, _, apply = _setup(batch, noise="uniform", categorical_dim=3, continuous_dim=0)
+    state = create_train_state(model, batch, seed=3)
+    draws = model.inference_networks(state.params, state.batch_stats, key=KEY, batch_size=4)
+    z = 2.0 * np.asarray(draws.uniform("sample_z", (2,))) - 1.0
+    latent = np.concatenate([z, np.eye(3)[[0, 1, 2, 0]]], axis=1).astype(np.float32)
+    np.testing.assert_allclose(
+        _sample(model, state, {"label": np.array([0, 1, 2, 0], np.int32)}),
+        special.expit(np.asarray(apply("generator", latent), np.float64)),
+        rtol=1e-5,
+    )
+
+
 def test_defaults_are_chen_et_al_mnist_settings():
     config = models.default_config("infogan")
     assert (config.latent_dim, config.categorical_dim, config.continuous_dim) == (62, 10, 2)
@@ -242,6 +303,8 @@ def test_defaults_are_chen_et_al_mnist_settings():
         ({"categorical_dim": 0, "continuous_dim": 0}, "needs a code"),
         ({"categorical_dim": 1}, "categorical_dim must be 0"),
         ({"continuous_weight": -1.0}, "continuous_weight must be >= 0"),
+        ({"noise": "gaussian"}, "unknown noise 'gaussian'; choose one of: normal, uniform"),
+        ({"architecture": "chen"}, "choose one of: auto, dcgan, mlp, chen_mnist"),
     ],
 )
 def test_bad_hyperparameters_are_user_errors(hyperparameters, message):

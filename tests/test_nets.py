@@ -14,6 +14,9 @@ from unigen_jax.nets import (
     DCGANDiscriminator,
     DCGANEncoder,
     DCGANGenerator,
+    InfoGANMNISTDiscriminator,
+    InfoGANMNISTGenerator,
+    InfoGANMNISTQHead,
     MLPDiscriminator,
     MLPEncoder,
     MLPGenerator,
@@ -355,3 +358,132 @@ def test_mlp_nets_on_images():
     logits, features = discriminator.apply(d_vars, images, train=False)
     assert logits.shape == (2,) and features.shape == (2, 64)
     _close(features, images.reshape(2, 64))
+
+
+def _param_shapes(module, *inputs):
+    variables = jax.eval_shape(lambda: module.init(jax.random.key(0), *inputs, train=False))
+    return jax.tree.map(lambda a: a.shape, variables["params"])
+
+
+def _num_params(shapes):
+    return sum(int(np.prod(s)) for s in jax.tree.leaves(shapes, is_leaf=lambda s: type(s) is tuple))
+
+
+def test_infogan_mnist_nets_are_chen_et_al_released_layers():
+    """Chen et al.'s released MNIST nets (regularized_gan.py): G: FC 1024, BN, FC 7x7x128
+    (BN per unit), transposed convs 64 and 1; D: convs 64 and 128, FC 1024, BN, FC 1; Q:
+    FC 128, BN, FC 10 + 2 x 2. Their parameter counts, from their layers (every layer with a
+    bias; BN: a scale and an offset a unit), minus the biases we leave out before each BN."""
+    generator = InfoGANMNISTGenerator()
+    assert _param_shapes(generator, jnp.zeros((1, 74))) == {
+        "hidden": {"kernel": (74, 1024)},
+        "hidden_bn": {"scale": (1024,), "bias": (1024,)},
+        "project": {"kernel": (1024, 7 * 7 * 128)},
+        "project_bn": {"scale": (6272,), "bias": (6272,)},
+        "deconv_0": {"kernel": (4, 4, 128, 64)},
+        "deconv_0_bn": {"scale": (64,), "bias": (64,)},
+        "deconv_1": {"kernel": (4, 4, 64, 1), "bias": (1,)},
+    }
+    chen_g = (74 + 1) * 1024 + 2 * 1024 + (1024 + 1) * 6272 + 2 * 6272
+    chen_g += 4 * 4 * 128 * 64 + 64 + 2 * 64 + 4 * 4 * 64 * 1 + 1
+    assert chen_g == 6_652_481
+    assert _num_params(_param_shapes(generator, jnp.zeros((1, 74)))) == chen_g - (1024 + 6272 + 64)
+
+    discriminator = InfoGANMNISTDiscriminator()
+    shapes = _param_shapes(discriminator, jnp.zeros((1, 28, 28, 1)))
+    assert shapes == {
+        "trunk": {
+            "conv_0": {"kernel": (4, 4, 1, 64), "bias": (64,)},
+            "conv_1": {"kernel": (4, 4, 64, 128)},
+            "conv_1_bn": {"scale": (128,), "bias": (128,)},
+        },
+        "hidden": {"kernel": (7 * 7 * 128, 1024)},
+        "hidden_bn": {"scale": (1024,), "bias": (1024,)},
+        "logit": {"kernel": (1024, 1), "bias": (1,)},
+    }
+    chen_d = 4 * 4 * 1 * 64 + 64 + 4 * 4 * 64 * 128 + 128 + 2 * 128
+    chen_d += (6272 + 1) * 1024 + 2 * 1024 + 1024 + 1
+    assert chen_d == 6_559_169
+    assert _num_params(shapes) == chen_d - (128 + 1024)
+
+    q_head = InfoGANMNISTQHead(categorical_dim=10, continuous_dim=2)
+    shapes = _param_shapes(q_head, jnp.zeros((1, 1024)))
+    assert shapes == {
+        "hidden_0": {"kernel": (1024, 128)},
+        "hidden_0_bn": {"scale": (128,), "bias": (128,)},
+        "head": {"output": {"kernel": (128, 14), "bias": (14,)}},
+    }
+    chen_q = (1024 + 1) * 128 + 2 * 128 + (128 + 1) * 14
+    assert _num_params(shapes) == chen_q - 128 == 133_134
+
+
+def _unit_batch_norm(x, params, epsilon=1e-5):
+    """BatchNorm of [batch, F] in training: each unit by its batch mean and biased variance."""
+    normalized = (x - jnp.mean(x, axis=0)) / jnp.sqrt(jnp.var(x, axis=0) + epsilon)
+    return normalized * params["scale"] + params["bias"]
+
+
+def _leaky(x):
+    return jnp.where(x > 0, x, 0.01 * x)  # Chen et al.'s leaky_rectify
+
+
+def test_infogan_mnist_discriminator_and_q_match_reference():
+    """D and Q equal a hand-written version of Chen et al.'s layers: D reads [0, 1] images
+    (no input mapping), LeakyReLU 0.01, train-mode BN per channel (conv) and per unit (FC)."""
+    images = _images(jax.random.key(3), (5, 16, 16, 2))
+    discriminator = InfoGANMNISTDiscriminator(base_features=BASE, hidden_features=6)
+    d_vars = discriminator.init(jax.random.key(4), images, train=False)
+    params = _perturbed(d_vars["params"], jax.random.key(5))
+    (logits, features), _ = discriminator.apply(
+        {**d_vars, "params": params}, images, train=True, mutable=["batch_stats"]
+    )
+    trunk = params["trunk"]
+    x = _leaky(_conv(images, trunk["conv_0"]["kernel"]) + trunk["conv_0"]["bias"])
+    x, _, _ = _batch_norm_reference(
+        _conv(x, trunk["conv_1"]["kernel"]), trunk["conv_1_bn"]["scale"], trunk["conv_1_bn"]["bias"]
+    )
+    x = _leaky(x).reshape(5, -1)
+    ref_features = _leaky(_unit_batch_norm(x @ params["hidden"]["kernel"], params["hidden_bn"]))
+    _close(features, ref_features, 1e-4)
+    _close(logits, ref_features @ params["logit"]["kernel"][:, 0] + params["logit"]["bias"], 1e-4)
+
+    q_head = InfoGANMNISTQHead(categorical_dim=3, continuous_dim=2, hidden=(4,))
+    q_vars = q_head.init(jax.random.key(6), features, train=False)
+    q_params = _perturbed(q_vars["params"], jax.random.key(7))
+    (q_logits, mean, log_std), _ = q_head.apply(
+        {**q_vars, "params": q_params}, features, train=True, mutable=["batch_stats"]
+    )
+    h = _leaky(_unit_batch_norm(features @ q_params["hidden_0"]["kernel"], q_params["hidden_0_bn"]))
+    out = h @ q_params["head"]["output"]["kernel"] + q_params["head"]["output"]["bias"]
+    _close(q_logits, out[:, :3], 1e-4)
+    _close(mean, out[:, 3:5], 1e-4)
+    _close(log_std, out[:, 5:], 1e-4)
+
+
+def test_infogan_mnist_generator_dense_layers_match_reference():
+    """G's FC layers: FC, per-unit BN, ReLU twice; the 7x7x128 layer is normalised before the
+    reshape (6,272 units), then the DCGAN transposed convs. Checked by feeding the reference's
+    reshaped activations to a DCGANGenerator whose project layer is an identity map."""
+    z = jax.random.normal(jax.random.key(8), (5, LATENT))
+    generator = InfoGANMNISTGenerator(output_shape=(16, 16, 2), hidden_features=6, base_features=2)
+    g_vars = generator.init(jax.random.key(9), z, train=False)
+    params = _perturbed(g_vars["params"], jax.random.key(10))
+    out, _ = generator.apply({**g_vars, "params": params}, z, train=True, mutable=["batch_stats"])
+    h = jax.nn.relu(_unit_batch_norm(z @ params["hidden"]["kernel"], params["hidden_bn"]))
+    h = jax.nn.relu(_unit_batch_norm(h @ params["project"]["kernel"], params["project_bn"]))
+    assert h.shape == (5, 4 * 4 * 4)  # 16x16 starts at 4x4 with 2 * base_features channels
+    # The same transposed convs on h, through a DCGAN generator whose dense layer passes h on:
+    # an identity kernel, and a BN whose scale and offset undo its own normalization.
+    reference = DCGANGenerator(output_shape=(16, 16, 2), base_features=2)
+    h_maps = h.reshape(5, 4, 4, 4)
+    mean, std = jnp.mean(h_maps, axis=(0, 1, 2)), jnp.sqrt(jnp.var(h_maps, axis=(0, 1, 2)) + 1e-5)
+    r_vars = reference.init(jax.random.key(0), h, train=False)
+    r_params = {
+        **{k: params[k] for k in ("deconv_0", "deconv_0_bn", "deconv_1")},
+        "project": {"kernel": jnp.eye(h.shape[1])},
+        "project_bn": {"scale": std, "bias": mean},
+    }
+    ref_out, _ = reference.apply(
+        {**r_vars, "params": r_params}, h, train=True, mutable=["batch_stats"]
+    )
+    _close(out, ref_out, 1e-4)

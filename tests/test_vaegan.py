@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 from scipy import special
 
-from unigen_jax import models, nets
+from unigen_jax import models
+from unigen_jax import nets as flax_nets
 from unigen_jax.data import DatasetInfo
 from unigen_jax.errors import UserInputError
 from unigen_jax.train import Networks, create_train_state
@@ -102,7 +103,7 @@ def test_each_networks_loss_is_its_algorithm_1_objective(feature_layer):
 
 def test_discriminators_return_their_layers_without_changing_their_outputs():
     x = np.random.default_rng(0).uniform(size=(4, 28, 28, 1)).astype(np.float32)
-    dcgan = nets.DCGANDiscriminator(base_features=4)
+    dcgan = flax_nets.DCGANDiscriminator(base_features=4)
     variables = dcgan.init(jax.random.PRNGKey(0), x, train=False)
     logits, features = dcgan.apply(variables, x, train=False)
     again, same_features, layers = dcgan.apply(variables, x, train=False, return_layers=True)
@@ -117,7 +118,7 @@ def test_discriminators_return_their_layers_without_changing_their_outputs():
     )
     np.testing.assert_allclose(layers[0], _leaky(np.asarray(pre + conv["bias"])), atol=1e-5)
 
-    mlp = nets.MLPDiscriminator(hidden=(6, 5))
+    mlp = flax_nets.MLPDiscriminator(hidden=(6, 5))
     flat = x.reshape(4, -1)[:, :10]
     params = mlp.init(jax.random.PRNGKey(1), flat, train=False)
     logits, features, layers = mlp.apply(params, flat, train=False, return_layers=True)

@@ -15,7 +15,7 @@ from unigen_jax.models.alpha_gan import AlphaGANConfig, make_alpha_gan
 from unigen_jax.models.asvae import ASVAEConfig, make_asvae
 from unigen_jax.models.em_gmm import EMConfig, make_em_gmm
 from unigen_jax.models.gan import GANConfig, make_gan
-from unigen_jax.models.infogan import InfoGANConfig, make_infogan
+from unigen_jax.models.infogan import CHEN_MNIST, InfoGANConfig, make_infogan
 from unigen_jax.models.spec import ModelSpec, Phase
 from unigen_jax.models.svae import SVAEConfig, make_svae
 from unigen_jax.models.vae import VAEConfig, make_vae
@@ -82,6 +82,9 @@ REGISTRY = {
     "aavae": Entry(VAEConfig, make_vae, {"adversary_activated": True}),
     # Chen et al. 2016, arXiv 1606.03657; Hu et al. 2017, arXiv 1706.00550, eq. 5.
     "infogan": Entry(InfoGANConfig, make_infogan),
+    # Chen et al. 2016's released MNIST code: their nets (FC-1024, BatchNorm), uniform noise,
+    # Q updated with D only (unigen_jax.models.infogan.CHEN_MNIST).
+    "infogan_chen": Entry(InfoGANConfig, make_infogan, CHEN_MNIST),
     # Kingma, Rezende, Mohamed, Welling 2014, arXiv 1406.5298 (M2), eqs. 6-9.
     "svae": Entry(SVAEConfig, make_svae),
     # Hu et al. 2017, arXiv 1706.00550, Section 5.2 (AA-SVAE: svae with adversary_activated).

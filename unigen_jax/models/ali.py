@@ -62,7 +62,7 @@ import dataclasses
 import jax.numpy as jnp
 
 from unigen_jax import losses
-from unigen_jax import nets as networks
+from unigen_jax import nets as flax_nets
 from unigen_jax.models import common
 from unigen_jax.models.aae import check_sizes, encoder_code
 from unigen_jax.models.spec import ModelSpec, Phase
@@ -127,7 +127,7 @@ class ALIConfig:
 def joint_discriminator_net(architecture: str, config: ALIConfig, *, axis_name):
     """D(x, z): DCGAN trunk + MLP on z + joint MLP for images, an MLP on [x, z] for vectors."""
     if architecture == "dcgan":
-        return networks.JointDiscriminator(
+        return flax_nets.JointDiscriminator(
             trunk="dcgan",
             z_hidden=tuple(config.z_hidden_sizes),
             joint_hidden=tuple(config.joint_hidden_sizes),
@@ -135,7 +135,7 @@ def joint_discriminator_net(architecture: str, config: ALIConfig, *, axis_name):
             normalization=config.discriminator_norm,
             axis_name=axis_name,
         )
-    return networks.JointDiscriminator(
+    return flax_nets.JointDiscriminator(
         trunk="none", z_hidden=(), joint_hidden=tuple(config.hidden_sizes)
     )
 

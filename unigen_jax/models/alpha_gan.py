@@ -51,7 +51,7 @@ import jax
 import jax.numpy as jnp
 
 from unigen_jax import losses
-from unigen_jax import nets as networks
+from unigen_jax import nets as flax_nets
 from unigen_jax.models import common
 from unigen_jax.models.spec import ModelSpec, Phase
 from unigen_jax.nets.dcgan import NORMALIZATIONS
@@ -199,7 +199,7 @@ def make_alpha_gan(
         return decode(nets, encode(nets, batch["x"]))
 
     shape_kwargs = dict(base_features=config.base_features, hidden_sizes=config.hidden_sizes)
-    network_defs = {
+    networks = {
         **common.autoencoder_nets(
             architecture, config.latent_dim, data_info.shape, axis_name=axis_name, **shape_kwargs
         ),
@@ -226,7 +226,7 @@ def make_alpha_gan(
     }
     critics = ("discriminator",)
     if with_critic:
-        network_defs["code_discriminator"] = networks.MLPDiscriminator(
+        networks["code_discriminator"] = flax_nets.MLPDiscriminator(
             hidden=tuple(config.code_discriminator_hidden)
         )
         init_args["code_discriminator"] = common.latent_input(config.latent_dim)
@@ -235,7 +235,7 @@ def make_alpha_gan(
     return ModelSpec(
         name=name,
         config=config,
-        networks=network_defs,
+        networks=networks,
         init_args=init_args,
         optimizers=optimizers,
         phases=(

@@ -6,7 +6,8 @@ their code; Hu et al. 2017 (arXiv 1706.00550), eq. 5, which reads the mutual-inf
 as reconstructing the code c from x with q_eta(c|x) (the "inverted" view of a VAE's
 reconstruction of x from z)::
 
-  G's input: (z, c), z ~ N(0, I_latent_dim) noise; c = (k, u): one categorical code
+  G's input: (z, c), z ~ N(0, I_latent_dim) noise (`noise="uniform"`: z_i ~ Uniform[-1, 1], as
+    in Chen et al.'s code); c = (k, u): one categorical code
     k ~ Uniform{0, ..., K-1} (one-hot) and C continuous codes u_j ~ Uniform[-1, 1].
   L_I(G, Q) = E_{c, x = G(z, c)}[log Q(c|x)] + H(c)     (eq. 4-5 of Chen et al., a lower
     bound on I(c; G(z, c)); H(c) is a constant and is dropped)
@@ -14,17 +15,31 @@ reconstruction of x from z)::
     lambda_cat * CE(Q_cat(x), k) + lambda_cont * sum_j -log N(u_j; m_j(x), s_j(x)^2)
   D and Q: min  E_x[softplus(-D(x))] + E_{z,c}[softplus(D(G(z, c)))] - L_I
   G and Q: min  E_{z,c}[softplus(-D(G(z, c)))] - L_I
+  (`q_in_generator_phase=False`: G alone in the second phase, Q held constant there.)
 
 Both phases draw fresh (z, c). Q is `nets.InfoGANQHead` on D's features (the discriminator
 network returns (logits, features)), so in the D phase -L_I shapes D's trunk as well, and in
-the G phase its gradient flows through the (constant) trunk into G. Q is updated in both
-phases, with the discriminator's learning rate (in Chen et al.'s code Q's variables belong to
-the discriminator's optimizer).
+the G phase its gradient flows through the (constant) trunk into G. By default Q is updated in
+both phases, with the discriminator's learning rate. In Chen et al.'s released code (its
+trainer) the penalty enters both losses, D's optimizer updates D's and Q's variables (Q's
+layers are in D's variable scope) and G's optimizer G's alone: `q_in_generator_phase=False`.
+D sees the real and the generated batch in two separate calls (BatchNorm statistics of each
+batch on its own), as their code does.
+
+`infogan_chen` (registry preset `CHEN_MNIST`) is their released MNIST experiment:
+`architecture="chen_mnist"` (`nets.InfoGANMNISTGenerator`, `InfoGANMNISTDiscriminator`,
+`InfoGANMNISTQHead`: the FC-1024 and BatchNorm layers, LeakyReLU 0.01, D reading [0, 1]),
+uniform noise, Q trained with D only; batch 128 and 50 epochs of 100 updates (5,000 steps) are
+the run's settings. The GAN losses are the softplus forms of their -log(sigmoid + 1e-8)
+(equal unless a logit passes about 18 in size).
 
 Hyperparameters (Chen et al. Appendix C, MNIST): 62 noise variables, one 10-way categorical
 code, 2 continuous codes, lambda = 1 for both; Adam with beta1 0.5, learning rate 2e-4 for D
 (and Q) and 1e-3 for G; the continuous codes' Q has a fixed unit standard deviation in their
 code (`learn_continuous_std=False`; True learns Q's log std from the head).
+Noise and Q's phases default to this library's original choices (normal noise, Q in both
+phases), so the `infogan` runs and studies made before stay reproducible; `infogan_chen` sets
+Chen et al.'s.
 
 Sampling: the categorical code is the sampling condition "label" (`ModelSpec.conditions`), so
 sample grids have one row per code value and `experiments.evaluate` reports the
@@ -64,6 +79,18 @@ SWEEP_RANGE = 2.0  # Chen et al. 2016, Figure 2c-d: "varying c2 from -2 to 2"
 SWEEP_COLUMNS = 9  # -2, -1.5, ..., 2
 SWEEP_ROWS = 8  # rows of a sweep grid without a categorical code (one noise draw each)
 MAX_SWEEP_ROWS = 16
+CHEN_ARCHITECTURE = "chen_mnist"
+ARCHITECTURES = (*common.ARCHITECTURES, CHEN_ARCHITECTURE)
+NOISES = ("normal", "uniform")
+# Chen et al.'s released MNIST experiment (launchers/run_mnist_exp.py, infogan_trainer.py):
+# their nets, Uniform(62) noise, Q updated by D's optimizer only. The other settings are the
+# config's defaults (62 noise variables, a 10-way and 2 continuous codes with Q's unit std,
+# lambda 1, Adam beta1 0.5, D 2e-4, G 1e-3).
+CHEN_MNIST = {
+    "architecture": CHEN_ARCHITECTURE,
+    "noise": "uniform",
+    "q_in_generator_phase": False,
+}
 
 
 def sweep_grids(num_values: int, num_continuous: int) -> dict[str, SampleGrid]:
@@ -90,7 +117,10 @@ def sweep_grids(num_values: int, num_continuous: int) -> dict[str, SampleGrid]:
 @dataclasses.dataclass(frozen=True)
 class InfoGANConfig:
     """InfoGAN hyperparameters (Chen et al. 2016, Appendix C, MNIST: 62 noise variables, a
-    10-way code, 2 continuous codes, lambda 1, Adam beta1 0.5, D 2e-4, G 1e-3)."""
+    10-way code, 2 continuous codes, lambda 1, Adam beta1 0.5, D 2e-4, G 1e-3).
+
+    `architecture="chen_mnist"` reads `base_features` and `q_hidden_sizes`; its FC layers have
+    1024 units and its D always BatchNorm (`hidden_sizes`, `discriminator_norm` unused)."""
 
     latent_dim: int = 62
     categorical_dim: int = 10
@@ -107,9 +137,12 @@ class InfoGANConfig:
     adam_b1: float = 0.5
     adam_b2: float = 0.999
     discriminator_norm: str = "batch"
+    noise: str = "normal"
+    q_in_generator_phase: bool = True
 
     def __post_init__(self):
-        common.check_choice("architecture", self.architecture, common.ARCHITECTURES)
+        common.check_choice("architecture", self.architecture, ARCHITECTURES)
+        common.check_choice("noise", self.noise, NOISES)
         common.check_choice("discriminator_norm", self.discriminator_norm, NORMALIZATIONS)
         for field in ("latent_dim", "base_features", "generator_lr", "discriminator_lr"):
             common.check_positive(field, getattr(self, field))
@@ -135,7 +168,6 @@ def make_infogan(
     config: InfoGANConfig, data_info, *, axis_name: str | None = "data", name: str = "infogan"
 ) -> ModelSpec:
     """An InfoGAN for data described by `data_info` (a `unigen_jax.data.DatasetInfo`)."""
-    architecture = common.resolve_architecture(config.architecture, data_info.kind)
     num_values, num_continuous = config.categorical_dim, config.continuous_dim
 
     def draw_codes(nets, prefix=""):
@@ -145,6 +177,12 @@ def make_infogan(
         if num_continuous:
             continuous = 2.0 * nets.uniform(f"{prefix}continuous", (num_continuous,)) - 1.0
         return value, continuous
+
+    def draw_noise(nets, tag):
+        """z [batch, latent_dim]: N(0, I), or Uniform[-1, 1] in each variable."""
+        if config.noise == "uniform":
+            return 2.0 * nets.uniform(tag, (config.latent_dim,)) - 1.0
+        return nets.normal(tag, (config.latent_dim,))
 
     def generate(nets, z, value, continuous):
         parts = [z]
@@ -177,7 +215,7 @@ def make_infogan(
     def discriminator_phase(nets, batch):
         """D and Q: min E[softplus(-D(x))] + E[softplus(D(G(z, c)))] - L_I."""
         value, continuous = draw_codes(nets)
-        fake = generate(nets, nets.normal("z", (config.latent_dim,)), value, continuous)
+        fake = generate(nets, draw_noise(nets, "z"), value, continuous)
         real_logits, _ = nets("discriminator", batch["x"])
         fake_logits, fake_features = nets("discriminator", fake)
         gan_loss = jnp.mean(losses.modified_discriminator_loss(real_logits, fake_logits))
@@ -186,25 +224,16 @@ def make_infogan(
         return loss, {**common.discriminator_metrics(gan_loss, real_logits, fake_logits), **metrics}
 
     def generator_phase(nets, batch):
-        """G and Q: min E[softplus(-D(G(z, c)))] - L_I (non-saturating)."""
+        """G (and Q): min E[softplus(-D(G(z, c)))] - L_I (non-saturating)."""
         del batch
         value, continuous = draw_codes(nets)
-        fake = generate(nets, nets.normal("z", (config.latent_dim,)), value, continuous)
+        fake = generate(nets, draw_noise(nets, "z"), value, continuous)
         fake_logits, fake_features = nets("discriminator", fake)
         gan_loss = jnp.mean(losses.modified_generator_loss(fake_logits))
         penalty, metrics = information_penalty(nets, fake_features, value, continuous)
         return gan_loss + jnp.mean(penalty), {"generator_loss": gan_loss, **metrics}
 
-    shape_kwargs = dict(base_features=config.base_features, hidden_sizes=config.hidden_sizes)
-    discriminator = common.discriminator_net(
-        architecture, normalization=config.discriminator_norm, axis_name=axis_name, **shape_kwargs
-    )
-    q_head = flax_nets.InfoGANQHead(
-        categorical_dim=num_values,
-        continuous_dim=num_continuous,
-        hidden=tuple(config.q_hidden_sizes),
-        axis_name=axis_name,
-    )
+    generator, discriminator, q_head = _networks(config, data_info, axis_name)
 
     def q_head_input(batch):
         """init_args of Q: zeros shaped like D's features on the example batch."""
@@ -217,7 +246,7 @@ def make_infogan(
         return (jnp.zeros(shape.shape, shape.dtype),)
 
     def sample(nets, conditions):
-        z = nets.normal("sample_z", (config.latent_dim,))
+        z = draw_noise(nets, "sample_z")
         value = continuous = None
         if num_values:
             label = conditions.get("label")
@@ -247,9 +276,7 @@ def make_infogan(
         name=name,
         config=config,
         networks={
-            "generator": common.generator_net(
-                architecture, data_info.shape, axis_name=axis_name, **shape_kwargs
-            ),
+            "generator": generator,
             "discriminator": discriminator,
             "q_head": q_head,
         },
@@ -265,10 +292,49 @@ def make_infogan(
         },
         phases=(
             Phase("discriminator", ("discriminator", "q_head"), discriminator_phase),
-            Phase("generator", ("generator", "q_head"), generator_phase),
+            Phase(
+                "generator",
+                ("generator", "q_head") if config.q_in_generator_phase else ("generator",),
+                generator_phase,
+            ),
         ),
         sample_fn=sample,
         conditions=("label",) if num_values else (),
         classify_fn=infer_code if num_values else None,
         sample_grids=sweep_grids(num_values, num_continuous),
+    )
+
+
+def _networks(config: InfoGANConfig, data_info, axis_name):
+    """(generator, discriminator, Q head) of the configured architecture."""
+    heads = dict(categorical_dim=config.categorical_dim, continuous_dim=config.continuous_dim)
+    q_hidden = tuple(config.q_hidden_sizes)
+    if config.architecture == CHEN_ARCHITECTURE:
+        if data_info.kind != "image":
+            raise UserInputError(
+                f"--config.architecture={CHEN_ARCHITECTURE} needs image data; use mlp for "
+                "vector data"
+            )
+        return (
+            flax_nets.InfoGANMNISTGenerator(
+                output_shape=tuple(data_info.shape),
+                base_features=config.base_features,
+                axis_name=axis_name,
+            ),
+            flax_nets.InfoGANMNISTDiscriminator(
+                base_features=config.base_features, axis_name=axis_name
+            ),
+            flax_nets.InfoGANMNISTQHead(**heads, hidden=q_hidden, axis_name=axis_name),
+        )
+    architecture = common.resolve_architecture(config.architecture, data_info.kind)
+    shape_kwargs = dict(base_features=config.base_features, hidden_sizes=config.hidden_sizes)
+    return (
+        common.generator_net(architecture, data_info.shape, axis_name=axis_name, **shape_kwargs),
+        common.discriminator_net(
+            architecture,
+            normalization=config.discriminator_norm,
+            axis_name=axis_name,
+            **shape_kwargs,
+        ),
+        flax_nets.InfoGANQHead(**heads, hidden=q_hidden, axis_name=axis_name),
     )

@@ -1,6 +1,6 @@
-"""Flax linen networks: the DCGAN and MLP families, feature extractors and classifiers
-(domain adaptation), joint discriminators on (x, z), a planar normalising flow, and fast
-strided / transposed convolutions.
+"""Flax linen networks: the DCGAN and MLP families, Chen et al.'s InfoGAN MNIST nets, feature
+extractors and classifiers (domain adaptation), joint discriminators on (x, z), a planar
+normalising flow, and fast strided / transposed convolutions.
 
 Conventions (relied on by the training engine): images are float32 in [0, 1], NHWC; DCGAN
 discriminators and encoders map them to [-1, 1] first; generators return pre-activation
@@ -20,6 +20,11 @@ from unigen_jax.nets.dcgan import (
 )
 from unigen_jax.nets.flows import PlanarFlow
 from unigen_jax.nets.heads import DiscriminatorClassifier, InfoGANQHead
+from unigen_jax.nets.infogan_mnist import (
+    InfoGANMNISTDiscriminator,
+    InfoGANMNISTGenerator,
+    InfoGANMNISTQHead,
+)
 from unigen_jax.nets.joint import JointDiscriminator
 from unigen_jax.nets.minibatch import MinibatchDiscrimination, minibatch_features
 from unigen_jax.nets.mixture import GaussianMixture
@@ -37,6 +42,9 @@ __all__ = [
     "FastConv",
     "FastConvTranspose",
     "GaussianMixture",
+    "InfoGANMNISTDiscriminator",
+    "InfoGANMNISTGenerator",
+    "InfoGANMNISTQHead",
     "InfoGANQHead",
     "MLPClassifier",
     "MinibatchDiscrimination",

@@ -137,21 +137,39 @@ class DCGANGenerator(nn.Module):
         )(flatten(z))
         x = x.reshape((x.shape[0], start_size, start_size, top_features))
         x = nn.relu(batch_norm(train=train, axis_name=self.axis_name, name="project_bn")(x))
-        for i in range(num_upsamplings):
-            is_last = i == num_upsamplings - 1
-            x = conv_transpose_cls(
-                channels if is_last else top_features // 2 ** (i + 1),
-                kernel_size=(self.kernel_size, self.kernel_size),
-                strides=(2, 2),
-                padding="SAME",
-                use_bias=is_last,
-                kernel_init=DCGAN_KERNEL_INIT,
-                name=f"deconv_{i}",
-            )(x)
-            if not is_last:
-                x = batch_norm(train=train, axis_name=self.axis_name, name=f"deconv_{i}_bn")(x)
-                x = nn.relu(x)
-        return x
+        return upsampling_stack(
+            x,
+            num_upsamplings=num_upsamplings,
+            channels=channels,
+            kernel_size=self.kernel_size,
+            train=train,
+            axis_name=self.axis_name,
+            conv_transpose_cls=conv_transpose_cls,
+        )
+
+
+def upsampling_stack(
+    x, *, num_upsamplings, channels, kernel_size, train, axis_name, conv_transpose_cls
+):
+    """The DCGAN generator's transposed convs, called inside a compact `__call__` (the layers
+    belong to the calling module): [ConvT(k x k, stride 2) -> BN, ReLU] x (n-1), the channels
+    halving from x's, -> ConvT(k x k, stride 2) to `channels` (no BN, no activation)."""
+    top_features = x.shape[-1]
+    for i in range(num_upsamplings):
+        is_last = i == num_upsamplings - 1
+        x = conv_transpose_cls(
+            channels if is_last else top_features // 2 ** (i + 1),
+            kernel_size=(kernel_size, kernel_size),
+            strides=(2, 2),
+            padding="SAME",
+            use_bias=is_last,
+            kernel_init=DCGAN_KERNEL_INIT,
+            name=f"deconv_{i}",
+        )(x)
+        if not is_last:
+            x = batch_norm(train=train, axis_name=axis_name, name=f"deconv_{i}_bn")(x)
+            x = nn.relu(x)
+    return x
 
 
 class DCGANTrunk(nn.Module):
@@ -170,12 +188,17 @@ class DCGANTrunk(nn.Module):
         LayerNorm over H, W, C with per-channel scale and offset) or 'none'. 'layer' and 'none'
         keep examples independent, as WGAN-GP's per-example gradient penalty needs.
       axis_name: mapped axis over which BatchNorm averages statistics.
+      negative_slope: the LeakyReLUs' slope below 0 (Chen et al.'s InfoGAN code: 0.01).
+      signed_input: map the images to [-1, 1] first (False: the convs read [0, 1], as in
+        Chen et al.'s InfoGAN code).
     """
 
     base_features: int = 64
     kernel_size: int = 4
     normalization: str = "batch"
     axis_name: str | None = None
+    negative_slope: float = LEAKY_RELU_SLOPE
+    signed_input: bool = True
 
     @nn.compact
     def __call__(self, images: jax.Array, *, train: bool, return_layers: bool = False):
@@ -191,7 +214,7 @@ class DCGANTrunk(nn.Module):
                 f"Unknown normalization {self.normalization!r}; choose one of {NORMALIZATIONS}."
             )
         num_downsamplings = max(1, num_halvings(images.shape[1]))
-        x = to_signed(images)
+        x = to_signed(images) if self.signed_input else images
         layers = []
         for i in range(num_downsamplings):
             normalize = i > 0 and self.normalization != "none"
@@ -208,7 +231,7 @@ class DCGANTrunk(nn.Module):
                 x = batch_norm(train=train, axis_name=self.axis_name, name=f"conv_{i}_bn")(x)
             elif normalize:
                 x = nn.LayerNorm(reduction_axes=(-3, -2, -1), name=f"conv_{i}_ln")(x)
-            x = nn.leaky_relu(x, LEAKY_RELU_SLOPE)
+            x = nn.leaky_relu(x, self.negative_slope)
             layers.append(x)
         return (flatten(x), layers) if return_layers else flatten(x)
 
