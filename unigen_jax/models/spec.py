@@ -1,7 +1,7 @@
 """A model is data: its networks, their optimizers, and an ordered list of update phases.
 
 The training engine (`unigen_jax.train.step`) compiles the phases of a `ModelSpec` into one
-step. Adding a model family means writing a new `ModelSpec` factory, never a new engine:
+step. Adding a model family means writing a new `ModelSpec` factory, never a new engine::
 
   GAN:        Phase('discriminator', trains=('discriminator',)), Phase('generator', ...)
   VAE:        Phase('vae', trains=('encoder', 'generator'))

@@ -3,7 +3,7 @@ BatchNorm layer of 1024 units between them and the code (G) or the logit (D), an
 with BatchNorm.
 
 Chen et al. 2016, "InfoGAN" (arXiv 1606.03657), Appendix C, Table 1 (MNIST), as their
-released code builds it (`network_type="mnist"`):
+released code builds it (`network_type="mnist"`)::
 
   G: code -> FC 1024, BN, ReLU -> FC 7x7x128, BN, ReLU -> reshape
      -> 4x4 stride-2 transposed conv to 64 channels, BN, ReLU
