@@ -32,7 +32,7 @@ SCALES = ("paper", "full")
 MOCK_EXAMPLES = 400  # 1% of 400 class-balanced is one digit a class; > every batch size
 TINY_WIDTH = 8
 TINY = {"base_features": 4, "flow_length": 2}
-TRAIN_PREFIX = "$ -m experiments.train "
+TRAIN_PREFIX = "$ python -m experiments.train "
 SMOKE_FLAGS = ("--steps=2", "--steps_per_call=1", "--log_every=1")
 
 
@@ -91,7 +91,7 @@ def tiny_overrides(config) -> list[str]:
     many as it has), base_features and flow_length from TINY where set."""
     import dataclasses
 
-    from experiments.studies.runner import _flag_value
+    from experiments.studies.common import flag_value
 
     tiny = {}
     for field in dataclasses.fields(config):
@@ -102,7 +102,7 @@ def tiny_overrides(config) -> list[str]:
             tiny[field.name] = TINY_WIDTH
         elif field.name in TINY and isinstance(value, int) and value > 0:
             tiny[field.name] = TINY[field.name]
-    return [f"--config.{name}={_flag_value(value)}" for name, value in tiny.items()]
+    return [f"--config.{name}={flag_value(value)}" for name, value in tiny.items()]
 
 
 def train_two_steps(args: list[str]) -> None:

@@ -274,7 +274,7 @@ def test_unknown_dataset_and_split():
         with pytest.raises(UserInputError) as excinfo:
             get_source(name, "validate")
         _assert_one_line_user_error(excinfo, "unknown split 'validate'", name, "train")
-    assert len(set(DATASETS)) == len(DATASETS) == 12
+    assert len(set(DATASETS)) == len(DATASETS) == 14
 
 
 def test_source_rejects_out_of_range_indices():
