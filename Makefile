@@ -32,9 +32,11 @@ docs: $(INSTALLED)
 	rm -rf docs/api/generated
 	$(PY) -m sphinx -b html -E -W --keep-going -q docs docs/_build/html
 
-# pytest also runs the docstrings' Examples (doctests; pyproject.toml).
+# pytest also runs the docstrings' Examples (doctests; pyproject.toml). Two worker processes,
+# a test file each at a time (--dist loadfile keeps a file's module fixtures in one process):
+# XLA's compiles, most of the suite's time, use one core each (2 cores: 20m48s serial, 9m00s).
 test: lint docs
-	$(PY) -m pytest
+	$(PY) -m pytest -n 2 --dist loadfile
 
 # PyTorch is a benchmark-only extra (a CPU wheel on disk here); without it, JAX figures only.
 bench: $(INSTALLED)
