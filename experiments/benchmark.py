@@ -92,23 +92,23 @@ class Config:
 
 CONFIGS = {
     # dcgan32 has no offline 32x32x3 dataset here: its pipeline reads random in-memory images.
-    "dcgan28": Config("gan", "image", (28, 28, 1), 64, 4, "dcgan", "mnist5k", target=1.3),
+    "dcgan28": Config("gan", "image", (28, 28, 1), 64, 4, "dcgan", "mnist70k", target=1.3),
     "dcgan32": Config("gan", "image", (32, 32, 3), 64, 4, "dcgan", None),
-    "vae": Config("vae", "image", (28, 28, 1), 128, 4, "vae", "mnist5k", target=1.3),
+    "vae": Config("vae", "image", (28, 28, 1), 128, 4, "vae", "mnist70k", target=1.3),
     "mlp_gan": Config(
         "gan", "vector", (2,), 512, 10, "mlp_gan", "ring8", target=3.0, hidden_sizes=(128, 128)
     ),
     # Hu et al. (2017)'s models at the DCGAN/VAE shapes above (no PyTorch reference): their
     # cost next to the GAN's and the VAE's.
-    "cgan28": Config("cgan", "image", (28, 28, 1), 64, 4, None, "mnist5k"),
-    "iwgan28": Config("iwgan", "image", (28, 28, 1), 64, 4, None, "mnist5k"),
-    "cvae": Config("cvae", "image", (28, 28, 1), 128, 4, None, "mnist5k"),
-    "aavae": Config("aavae", "image", (28, 28, 1), 128, 4, None, "mnist5k"),
+    "cgan28": Config("cgan", "image", (28, 28, 1), 64, 4, None, "mnist70k"),
+    "iwgan28": Config("iwgan", "image", (28, 28, 1), 64, 4, None, "mnist70k"),
+    "cvae": Config("cvae", "image", (28, 28, 1), 128, 4, None, "mnist70k"),
+    "aavae": Config("aavae", "image", (28, 28, 1), 128, 4, None, "mnist70k"),
     # The families beside their PyTorch references (issue 22): the registry's defaults on
     # 28x28x1 at batch 64, one variant each (experiments.train's default: 1 device, 1 step a
     # call), its input pipeline included.
     **{
-        f"{name}28": Config(name, "image", (28, 28, 1), 64, 1, name, "mnist5k", 1.3, (1,), **hp)
+        f"{name}28": Config(name, "image", (28, 28, 1), 64, 1, name, "mnist70k", 1.3, (1,), **hp)
         for name, hp in (
             ("wgan_gp", {}),
             ("infogan", {}),

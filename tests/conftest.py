@@ -21,10 +21,11 @@ jax.config.update(
     os.environ.get("UNIGEN_JAX_CACHE", os.path.expanduser("~/.cache/unigen_jax/jit")),
 )
 # Every program is cached, however fast it compiled: the suite compiles hundreds of small ones
-# (eager ops, tiny steps) that a floor of 0.5 s would compile again on every run.
+# (eager ops, tiny steps) that a floor of 0.5 s would compile again on every run. Through the
+# environment, the commands the tests start as subprocesses (experiments._cli) cache them too.
+os.environ.setdefault("UNIGEN_JAX_CACHE_MIN_SECS", "0")
 jax.config.update(
-    "jax_persistent_cache_min_compile_time_secs",
-    float(os.environ.get("UNIGEN_JAX_CACHE_MIN_SECS", "0")),
+    "jax_persistent_cache_min_compile_time_secs", float(os.environ["UNIGEN_JAX_CACHE_MIN_SECS"])
 )
 
 CLASSIFIER_CACHE_ENV = "UNIGEN_JAX_CLASSIFIERS"  # unigen_jax.eval.classifier.CACHE_ENV

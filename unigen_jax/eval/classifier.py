@@ -31,6 +31,7 @@ import orbax.checkpoint as ocp
 
 from unigen_jax.errors import UserInputError
 from unigen_jax.eval.sample_metrics import batched_features, inception_score
+from unigen_jax.train import settings
 
 METADATA = "classifier.json"
 PARAMS = "params"
@@ -161,7 +162,8 @@ def train_classifier(
 
     module = ConvClassifier(num_classes=num_classes)
     key = jax.random.PRNGKey(seed)
-    params = module.init(jax.random.fold_in(key, 0), x[:1])["params"]
+    # One program (eagerly, each initializer of each shape would compile its own).
+    params = settings.jit_run_once(module.init)(jax.random.fold_in(key, 0), x[:1])["params"]
     optimizer = optax.adam(optax.cosine_decay_schedule(learning_rate, steps))
     opt_state = optimizer.init(params)
 

@@ -16,6 +16,7 @@ penalty weight, critic and step count only.
 
 from __future__ import annotations
 
+import functools
 import inspect
 import math
 
@@ -28,6 +29,7 @@ import optax
 from unigen_jax import losses
 from unigen_jax.errors import UserInputError
 from unigen_jax.nets import DCGANDiscriminator, MLPDiscriminator
+from unigen_jax.train import settings
 
 # Adam as in WGAN-GP (Gulrajani et al. 2017, Algorithm 1): beta1 = 0.5 (their code), 0.9.
 ADAM_B1 = 0.5
@@ -180,7 +182,9 @@ def independent_wasserstein_critic(
     scores = _scores_fn(module)
     init_key, train_key = jax.random.split(jax.random.PRNGKey(seed))
     kwargs = {"train": False} if _takes_train(module) else {}
-    variables = module.init(init_key, arrays["real_train"][:1], **kwargs)
+    # One program (eagerly, each initializer of each shape would compile its own).
+    init = settings.jit_run_once(functools.partial(module.init, **kwargs))
+    variables = init(init_key, arrays["real_train"][:1])
     if set(variables) != {"params"}:
         raise UserInputError(
             f"critic has variable collections {sorted(variables)}; it may only have 'params' "

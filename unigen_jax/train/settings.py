@@ -68,3 +68,23 @@ def cpu_compiler_options() -> dict[str, str]:
         logging.warning("XLA:CPU rejected %s (%s); using its defaults", CPU_COMPILER_OPTIONS, error)
         return {}
     return dict(CPU_COMPILER_OPTIONS)
+
+
+# Programs that run once, such as the networks' initialisation, are compiled for a fast
+# compile rather than a fast run: LLVM at -O0 and without its expensive passes. Measured on the
+# 2-core CPU, cold: the evaluation classifier's initialisation compiled in 0.9 s instead of 4.5
+# and ran in 30 ms instead of 13. Their results may differ from an optimised compile's in the
+# last bit (1e-7 on initial weights); runs resumed from a checkpoint restore, not recompute them.
+RUN_ONCE_COMPILER_OPTIONS = {
+    "xla_backend_optimization_level": 0,
+    "xla_llvm_disable_expensive_passes": True,
+}
+
+
+def jit_run_once(fn, **jit_kwargs):
+    """`jax.jit(fn)` for a program that runs once: on a CPU, compiled with
+    `RUN_ONCE_COMPILER_OPTIONS`."""
+    import jax
+
+    options = RUN_ONCE_COMPILER_OPTIONS if jax.default_backend() == "cpu" else {}
+    return jax.jit(fn, compiler_options=options, **jit_kwargs)

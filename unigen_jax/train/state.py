@@ -11,6 +11,7 @@ import jax
 import jax.numpy as jnp
 
 from unigen_jax.models.spec import ModelSpec
+from unigen_jax.train import settings
 
 
 @flax.struct.dataclass
@@ -46,9 +47,8 @@ def create_train_state(
     params, batch_stats, opt_states = {}, {}, {}
     for name, module in model.networks.items():
         args = model.init_args[name](example_batch)
-        variables = jax.jit(lambda k, *a, m=module: m.init({"params": k}, *a, train=False))(
-            network_key(init_key, name), *args
-        )
+        init = settings.jit_run_once(lambda k, *a, m=module: m.init({"params": k}, *a, train=False))
+        variables = init(network_key(init_key, name), *args)
         params[name] = variables["params"]
         batch_stats[name] = variables.get("batch_stats", {})
         if name in model.optimizers:
