@@ -36,6 +36,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from typing import Any, NamedTuple
 
 from absl import flags, logging
 
@@ -167,7 +168,23 @@ def _pipeline_source(config: Config):
     return data.ArraySource(info, images, np.zeros(5000, np.int32))
 
 
-def _jax_worker(spec: dict) -> dict:
+class BenchmarkStep(NamedTuple):
+    """A configuration's training step, compiled on first call, and its inputs (`build_step`)."""
+
+    model: Any
+    mesh: Any
+    state: Any  # replicated over `mesh`
+    step: Any
+    batch: Any  # one constant batch, sharded for `step` (each stream's included)
+    example: dict  # the host batch that initialises the networks
+    leading: int  # leading axes of a step's batch: 1 when a step reads several batches
+    num_params: int
+
+
+def build_step(name: str, devices: int, steps_per_call: int, seed: int = 0) -> BenchmarkStep:
+    """Configuration `name`'s model at its shapes, its state (seed `seed`) and training step on
+    `devices` devices with `steps_per_call` steps a call, and one constant batch of random
+    data (uniform images or normal vectors, random labels) with each stream's."""
     import itertools
 
     import jax
@@ -175,13 +192,9 @@ def _jax_worker(spec: dict) -> dict:
 
     from unigen_jax import data, models
     from unigen_jax.train import create_train_state, make_mesh, make_train_step, replicate
-    from unigen_jax.train.loop import select_streams
-    from unigen_jax.train.prefetch import DevicePrefetcher, shard_calls
+    from unigen_jax.train.prefetch import shard_calls
 
-    jax.config.update("jax_enable_compilation_cache", False)  # first call = a cold compile
-    config = CONFIGS[spec["config"]]
-    devices, fused = spec["devices"], spec["steps_per_call"]
-    rounds = spec["rounds"]
+    config = CONFIGS[name]
     classes = 10 if config.kind == "image" else 0
     info = data.DatasetInfo("benchmark", config.kind, config.shape, classes, config.batch)
     model_config = models.make_config(config.model, **config.hyperparameters)
@@ -193,20 +206,48 @@ def _jax_worker(spec: dict) -> dict:
     x = rng.uniform(size=shape) if config.kind == "image" else rng.normal(size=shape)
     labels = rng.integers(0, max(classes, 1), size=shape[: 1 + (k > 1)]).astype(np.int32)
     host_batch = {"x": x.astype(np.float32), "label": labels}
-    for name, stream in model.streams.items():  # SVAE's labelled stream
+    for stream_name, stream in model.streams.items():  # SVAE's labelled stream
         size = stream.batch_size or config.batch
         first = {"x": x, "label": labels}
-        host_batch[name] = {
+        host_batch[stream_name] = {
             key: np.take(a, range(size), axis=int(k > 1)) for key, a in first.items()
         }
     example = jax.tree.map(lambda b: b[0], host_batch) if k > 1 else host_batch
-    rss_before = _peak_rss_mib()
-    unreplicated = create_train_state(model, example, 0)
-    num_params = count_parameters(model, unreplicated.params)
-    state = replicate(unreplicated, mesh)
-    step = make_train_step(model, mesh, steps_per_call=fused)
+    unreplicated = create_train_state(model, example, seed)
     leading = int(k > 1)
-    _, batch = next(shard_calls(itertools.repeat(host_batch), [fused], mesh, leading))
+    _, batch = next(shard_calls(itertools.repeat(host_batch), [steps_per_call], mesh, leading))
+    return BenchmarkStep(
+        model=model,
+        mesh=mesh,
+        state=replicate(unreplicated, mesh),
+        step=make_train_step(model, mesh, steps_per_call=steps_per_call),
+        batch=batch,
+        example=example,
+        leading=leading,
+        num_params=count_parameters(model, unreplicated.params),
+    )
+
+
+def _jax_worker(spec: dict) -> dict:
+    import itertools
+
+    import jax
+    import numpy as np
+
+    from unigen_jax import data
+    from unigen_jax.train import create_train_state, replicate
+    from unigen_jax.train.loop import select_streams
+    from unigen_jax.train.prefetch import DevicePrefetcher
+
+    jax.config.update("jax_enable_compilation_cache", False)  # first call = a cold compile
+    config = CONFIGS[spec["config"]]
+    devices, fused = spec["devices"], spec["steps_per_call"]
+    rounds = spec["rounds"]
+    rss_before = _peak_rss_mib()
+    setup = build_step(spec["config"], devices, fused)
+    model, mesh, state, step, batch = setup.model, setup.mesh, setup.state, setup.step, setup.batch
+    example, leading, num_params = setup.example, setup.leading, setup.num_params
+    k = model.batches_per_step
 
     def run_constant(n):
         nonlocal state
@@ -332,6 +373,22 @@ def _best_seconds(function, *args, repeats: int = 5) -> float:
     return best
 
 
+def matmul_peak_flops_per_sec(n: int = 2048) -> float:
+    """Float32 FLOP/s of an n x n matmul: the better of XLA:CPU's default kernels and the
+    training step's, best of 5."""
+    import jax
+    import jax.numpy as jnp
+
+    from unigen_jax.train import settings
+
+    square = jnp.ones((n, n), jnp.float32)
+    seconds = min(
+        _best_seconds(jax.jit(lambda x: x @ x, compiler_options=options), square)
+        for options in (None, settings.cpu_compiler_options())
+    )
+    return 2 * n**3 / seconds
+
+
 def _peak_worker(spec: dict) -> dict:
     """Float32 FLOP/s of a 2048 x 2048 matmul (the better of XLA:CPU's default kernels and the
     training step's, best of 5), and of the MLP GAN's hidden-layer matmul, [512, 128] x
@@ -342,12 +399,6 @@ def _peak_worker(spec: dict) -> dict:
     from unigen_jax.train import settings
 
     step_options = settings.cpu_compiler_options()
-    n = 2048
-    square = jnp.ones((n, n), jnp.float32)
-    seconds = min(
-        _best_seconds(jax.jit(lambda x: x @ x, compiler_options=options), square)
-        for options in (None, step_options)
-    )
 
     def chained(x, w):
         for _ in range(20):
@@ -359,7 +410,7 @@ def _peak_worker(spec: dict) -> dict:
         jax.jit(chained, compiler_options=step_options), hidden, jnp.eye(128, dtype=jnp.float32)
     )
     return {
-        "flops_per_sec": 2 * n**3 / seconds,
+        "flops_per_sec": matmul_peak_flops_per_sec(),
         "mlp_hidden_matmul_flops_per_sec": 20 * 2 * 512 * 128 * 128 / hidden_seconds,
     }
 
