@@ -487,3 +487,29 @@ def test_infogan_mnist_generator_dense_layers_match_reference():
         {**r_vars, "params": r_params}, h, train=True, mutable=["batch_stats"]
     )
     _close(out, ref_out, 1e-4)
+
+
+def test_mlp_nets_take_softplus_and_a_normal_kernel_init():
+    """Kingma et al. 2014's M2 MLPs: softplus hidden layers; kernels drawn from N(0, s^2)."""
+    x = jax.random.normal(jax.random.key(26), (5, 8))
+    encoder = MLPEncoder(latent_dim=LATENT, hidden=(6,), activation="softplus")
+    e = encoder.init(jax.random.key(27), x, train=False)["params"]
+    mean, _ = encoder.apply({"params": e}, x, train=False)
+    _close(mean, _dense(e["gaussian"], jnp.log1p(jnp.exp(_dense(e["hidden_0"], x))))[:, :LATENT])
+    discriminator = MLPDiscriminator(hidden=(6,), activation="softplus")
+    d = discriminator.init(jax.random.key(28), x, train=False)["params"]
+    _, features = discriminator.apply({"params": d}, x, train=False)
+    _close(features, jnp.log1p(jnp.exp(_dense(d["hidden_0"], x))))
+    for net, inputs in (
+        (MLPGenerator(output_shape=(400,), hidden=(300,), kernel_stddev=0.01), x[:, :LATENT]),
+        (MLPDiscriminator(hidden=(300,), kernel_stddev=0.01), jnp.ones((1, 400))),
+        (MLPEncoder(latent_dim=150, hidden=(300,), kernel_stddev=0.01), jnp.ones((1, 400))),
+    ):
+        params = net.init(jax.random.key(29), inputs, train=False)["params"]
+        for layer in params.values():  # 300+ draws each: the std within 4 standard errors
+            kernel = np.asarray(layer["kernel"])
+            assert kernel.size >= 300 and abs(kernel.std() - 0.01) < 0.0017
+    with pytest.raises(ValueError, match="softplus"):
+        MLPEncoder(latent_dim=2, hidden=(3,), activation="tanh").init(
+            jax.random.key(0), x, train=False
+        )

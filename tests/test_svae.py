@@ -89,11 +89,15 @@ def _batch(seed, n=5):
     }
 
 
-def _numpy_objective_terms(nets, apply, batch, labelled):
-    """Per example: the labelled bound and cross-entropy, and -U(x) by a loop over labels."""
+def _numpy_objective_terms(nets, apply, batch, labelled, shared_label_noise=False):
+    """Per example: the labelled bound and cross-entropy, and -U(x) by a loop over labels
+    (with `shared_label_noise`, one eps per unlabelled example for every label)."""
     draws = nets()  # the phase's noise, drawn by its tags
     eps_labelled = np.asarray(draws.normal("labelled_eps", (2,)), np.float64)
     eps_unlabelled = np.asarray(draws.normal("unlabelled_eps", (K, 2)), np.float64)
+    if shared_label_noise:
+        eps_shared = np.asarray(nets().normal("unlabelled_eps", (2,)), np.float64)
+        eps_unlabelled = np.repeat(eps_shared[:, None], K, axis=1)
     bound = _numpy_bound(apply, labelled["x"], labelled["label"], eps_labelled)
     log_q = special.log_softmax(np.asarray(apply("classifier", labelled["x"]), np.float64), 1)
     cross_entropy = -log_q[np.arange(len(bound)), labelled["label"]]
@@ -116,6 +120,58 @@ def test_svae_loss_is_kingmas_objective_per_example_of_the_data():
     loss, metrics = model.phases[0].loss_fn(nets(), batch)
     np.testing.assert_allclose(loss, expected, rtol=1e-5)
     np.testing.assert_allclose(metrics["unlabelled_bound"], np.mean(unlabelled), rtol=1e-5)
+
+
+def test_binarize_trains_on_binary_draws_of_the_grey_levels():
+    """Dynamic binarisation (Kingma et al.'s released code): the objective is the plain one on
+    x' = 1[u < x], u uniform per pixel, drawn afresh for the labelled and unlabelled batches;
+    a pixel is 1 with probability its grey level."""
+    batch = {**_batch(9), "labelled": _batch(10)}
+    model, nets, apply = _setup(
+        "svae", batch, labelled_fraction=0.2, classification_weight=0.3, binarize=True
+    )
+    draws = nets()
+    binary = {
+        **batch,
+        "x": (np.asarray(draws.uniform("binarize", (4, 4, 1))) < batch["x"]).astype(np.float32),
+        "labelled": {
+            **batch["labelled"],
+            "x": (
+                np.asarray(draws.uniform("binarize_labelled", (4, 4, 1))) < batch["labelled"]["x"]
+            ).astype(np.float32),
+        },
+    }
+    assert 0 < binary["x"].mean() < 1 and not np.array_equal(binary["x"], batch["x"])
+    bound, cross_entropy, unlabelled = _numpy_objective_terms(
+        nets, apply, binary, binary["labelled"]
+    )
+    expected = 0.2 * np.mean(-bound) + 0.3 * np.mean(cross_entropy) + 0.8 * np.mean(-unlabelled)
+    np.testing.assert_allclose(model.phases[0].loss_fn(nets(), batch)[0], expected, rtol=1e-5)
+    grey = np.full((4000, 4, 4, 1), 0.3, np.float32)  # 64,000 pixels: mean 0.3 +- 0.0018
+    many = Networks(model.networks, {}, {}, train=True, key=KEY, batch_size=4000)
+    assert abs(np.mean(np.asarray(many.uniform("binarize", (4, 4, 1))) < grey) - 0.3) < 0.008
+
+
+def test_shared_label_noise_draws_one_eps_per_unlabelled_example():
+    """The K labelled bounds of an unlabelled x at one eps (common random numbers)."""
+    batch = {**_batch(11), "labelled": _batch(12)}
+    model, nets, apply = _setup(
+        "svae", batch, labelled_fraction=0.2, classification_weight=0.3, shared_label_noise=True
+    )
+    bound, cross_entropy, unlabelled = _numpy_objective_terms(
+        nets, apply, batch, batch["labelled"], shared_label_noise=True
+    )
+    expected = 0.2 * np.mean(-bound) + 0.3 * np.mean(cross_entropy) + 0.8 * np.mean(-unlabelled)
+    np.testing.assert_allclose(model.phases[0].loss_fn(nets(), batch)[0], expected, rtol=1e-5)
+
+
+def test_mlp_layer_options_are_checked():
+    with pytest.raises(UserInputError, match="activation"):
+        models.make_config("svae", activation="tanh")
+    with pytest.raises(UserInputError, match="architecture=mlp"):
+        models.build_model(
+            "svae", models.make_config("svae", activation="softplus"), IMAGES, axis_name=None
+        )
 
 
 def test_aasvae_weights_every_example_and_adds_labelled_generations():

@@ -120,12 +120,33 @@ def check_conditional(data_info) -> None:
         )
 
 
-def generator_net(architecture, output_shape, *, base_features, hidden_sizes, axis_name):
+def mlp_options(architecture, *, activation=None, kernel_stddev=None) -> dict:
+    """The MLP nets' `activation` and `kernel_stddev` where set (None: the net's default);
+    a one-line UserInputError if one is set for the DCGAN nets, which have neither."""
+    options = {
+        name: value
+        for name, value in (("activation", activation), ("kernel_stddev", kernel_stddev))
+        if value is not None
+    }
+    if options and architecture != "mlp":
+        raise UserInputError(
+            f"{', '.join(options)} set the MLP nets' layers; use --config.architecture=mlp "
+            f"or leave them unset for {architecture}"
+        )
+    return options
+
+
+def generator_net(
+    architecture, output_shape, *, base_features, hidden_sizes, axis_name, **mlp_kwargs
+):
+    """The DCGAN or MLP generator; `mlp_kwargs` from `mlp_options`."""
     if architecture == "dcgan":
         return flax_nets.DCGANGenerator(
             output_shape=tuple(output_shape), base_features=base_features, axis_name=axis_name
         )
-    return flax_nets.MLPGenerator(output_shape=tuple(output_shape), hidden=tuple(hidden_sizes))
+    return flax_nets.MLPGenerator(
+        output_shape=tuple(output_shape), hidden=tuple(hidden_sizes), **mlp_kwargs
+    )
 
 
 def discriminator_net(
@@ -137,9 +158,10 @@ def discriminator_net(
     axis_name,
     minibatch_kernels: int = 0,
     minibatch_kernel_dim: int = 5,
+    **mlp_kwargs,
 ):
     """The DCGAN or MLP discriminator; `minibatch_kernels` > 0 adds minibatch discrimination
-    before its logit (`nets.MinibatchDiscrimination`)."""
+    before its logit (`nets.MinibatchDiscrimination`); `mlp_kwargs` from `mlp_options`."""
     minibatch = dict(minibatch_kernels=minibatch_kernels, minibatch_kernel_dim=minibatch_kernel_dim)
     if architecture == "dcgan":
         return flax_nets.DCGANDiscriminator(
@@ -148,15 +170,18 @@ def discriminator_net(
             axis_name=axis_name,
             **minibatch,
         )
-    return flax_nets.MLPDiscriminator(hidden=tuple(hidden_sizes), axis_name=axis_name, **minibatch)
+    return flax_nets.MLPDiscriminator(
+        hidden=tuple(hidden_sizes), axis_name=axis_name, **minibatch, **mlp_kwargs
+    )
 
 
-def encoder_net(architecture, latent_dim, *, base_features, hidden_sizes, axis_name):
+def encoder_net(architecture, latent_dim, *, base_features, hidden_sizes, axis_name, **mlp_kwargs):
+    """The DCGAN or MLP encoder; `mlp_kwargs` from `mlp_options`."""
     if architecture == "dcgan":
         return flax_nets.DCGANEncoder(
             latent_dim=latent_dim, base_features=base_features, axis_name=axis_name
         )
-    return flax_nets.MLPEncoder(latent_dim=latent_dim, hidden=tuple(hidden_sizes))
+    return flax_nets.MLPEncoder(latent_dim=latent_dim, hidden=tuple(hidden_sizes), **mlp_kwargs)
 
 
 def autoencoder_nets(architecture, latent_dim, data_shape, *, axis_name, **shape_kwargs):

@@ -42,6 +42,15 @@ batch are the two halves of the mixture, as in AA-VAE:
 
 With a perfect discriminator (w = 1 on real, 0 on generated) it is half the SVAE's loss.
 
+Options (defaults: the plain objective above on grey x, the MLP nets' own layers):
+`activation` and `init_stddev` set the MLPs' hidden nonlinearity and a N(0, s^2) kernel init;
+`binarize` trains on x' ~ Bernoulli(x) drawn afresh each step (the classifier too);
+`KINGMA_2014` holds the three as Kingma et al.'s code sets them. `shared_label_noise` draws
+one eps per unlabelled x for all K labelled bounds (common random numbers, so that B(x, y)
+differs over y only through y; Kingma et al. draw one per (x, y)). `labelled_bound_weight`
+> 0 replaces f as the weight of m_l[L] (a departure from eq. 9, which gives each labelled
+digit the weight of an unlabelled one).
+
 The sanity baseline (`supervised_only`): the same classifier q(y|x) trained on the labelled
 stream alone, by the mean cross-entropy m_l[-log q(y|x)]; no generative model, no unlabelled
 data. A semi-supervised arm that does not beat it gains nothing from its unlabelled digits.
@@ -64,6 +73,13 @@ from unigen_jax.models import common
 from unigen_jax.models.spec import ModelSpec, Phase, Stream
 from unigen_jax.models.vae import LIKELIHOODS, decoder_log_likelihood, resolve_likelihood
 
+# Kingma et al. 2014's M2 as their released code (github.com/dpkingma/nips14-ssl) builds it,
+# beyond the shared hidden size, latent size, Adam settings and alpha: softplus hidden layers
+# in all three MLPs (`anglepy/models/VAE_YZ_X.py`, `MLP_Categorical.py`), every weight drawn
+# from N(0, 0.001^2) (`init_w(1e-3)`), and pixels binarised afresh for every minibatch
+# (`gpulearn_yz_x.py`, M2 on MNIST pixels: `bernoulli_x`). For the MLP architecture.
+KINGMA_2014 = {"activation": "softplus", "init_stddev": 0.001, "binarize": True}
+
 
 @dataclasses.dataclass(frozen=True)
 class SVAEConfig:
@@ -77,6 +93,11 @@ class SVAEConfig:
     architecture: str = "auto"
     base_features: int = 32
     hidden_sizes: tuple[int, ...] = (500,)
+    activation: str = "auto"
+    init_stddev: float = 0.0
+    binarize: bool = False
+    shared_label_noise: bool = False
+    labelled_bound_weight: float = 0.0
     learning_rate: float = 3e-4
     adam_b1: float = 0.9
     adam_b2: float = 0.999
@@ -92,6 +113,9 @@ class SVAEConfig:
             )
         common.check_choice("likelihood", self.likelihood, LIKELIHOODS)
         common.check_choice("architecture", self.architecture, common.ARCHITECTURES)
+        common.check_choice("activation", self.activation, ("auto", *flax_nets.ACTIVATIONS))
+        common.check_positive("init_stddev", self.init_stddev, allow_zero=True)
+        common.check_positive("labelled_bound_weight", self.labelled_bound_weight, allow_zero=True)
         for field in ("latent_dim", "base_features", "learning_rate", "likelihood_scale"):
             common.check_positive(field, getattr(self, field))
         common.check_positive("classification_weight", self.classification_weight, allow_zero=True)
@@ -111,6 +135,7 @@ def make_svae(
     fraction = config.labelled_fraction
     all_labelled = fraction == 1.0
     log_prior_y = -math.log(num_classes)
+    bound_weight = config.labelled_bound_weight or fraction
 
     def encoder_input(x, label):
         """x with y: one-hot channels for a conv encoder, K more inputs for an MLP (which
@@ -147,11 +172,16 @@ def make_svae(
     def unlabelled_terms(nets, x, tag):
         """-U(x) per example: the labelled bound for every label, summed under q(y|x); and
         the spread of B(x, y) over y (its standard deviation, per example): near 0 when the
-        decoder ignores y, so that U's entropy term pulls q(y|x) towards uniform."""
+        decoder ignores y, so that U's entropy term pulls q(y|x) towards uniform. With one eps
+        per (x, y) (the default) it includes the one-sample bounds' Monte Carlo noise: about
+        6 nats on MNIST with a decoder that ignores y (0.7 with `shared_label_noise`)."""
         n = x.shape[0]
         every_x = jnp.repeat(x, num_classes, axis=0)  # [n K, ...]: x_1 K times, x_2 K times...
         every_label = jnp.tile(jnp.arange(num_classes, dtype=jnp.int32), n)
-        eps = nets.normal(tag, (num_classes, latent_dim)).reshape(n * num_classes, latent_dim)
+        if config.shared_label_noise:  # one eps per example, the same for every label
+            eps = jnp.repeat(nets.normal(tag, (latent_dim,)), num_classes, axis=0)
+        else:
+            eps = nets.normal(tag, (num_classes, latent_dim)).reshape(n * num_classes, latent_dim)
         bounds = labelled_bound(nets, every_x, every_label, eps).reshape(n, num_classes)
         spread = jnp.std(jax.lax.stop_gradient(bounds), axis=-1)
         return losses.unlabelled_bound(nets("classifier", x), bounds), spread
@@ -159,17 +189,34 @@ def make_svae(
     def labelled_batch(batch):
         return batch if all_labelled else batch["labelled"]
 
+    def training_data(nets, batch):
+        """The batch (and its labelled stream) as the phases train on it: with `binarize`,
+        every pixel redrawn as a binary one, 1 with probability its grey level (Kingma et
+        al.'s dynamic binarisation), fresh each step."""
+        if not config.binarize:
+            return batch
+
+        def binarize(x, tag):
+            return (nets.uniform(tag, x.shape[1:]) < x).astype(x.dtype)
+
+        batch = {**batch, "x": binarize(batch["x"], "binarize")}
+        if not all_labelled:
+            labelled = batch["labelled"]
+            batch["labelled"] = {**labelled, "x": binarize(labelled["x"], "binarize_labelled")}
+        return batch
+
     def supervised_phase(nets, batch):
         """The baseline: m_l[-log q(y|x)] on the labelled stream alone."""
-        cross_entropy, hits = classification_terms(nets, labelled_batch(batch))
+        cross_entropy, hits = classification_terms(nets, labelled_batch(training_data(nets, batch)))
         loss = jnp.mean(cross_entropy)
         return loss, {"loss": loss, "labelled_accuracy": jnp.mean(hits)}
 
     def real_objective(nets, batch, labelled_weights=1.0, unlabelled_weights=1.0):
         """f m_l[w (L + alpha' CE)] + (1 - f) m_u[w U] on the data, and metrics."""
+        batch = training_data(nets, batch)
         labelled = labelled_batch(batch)
         bound, cross_entropy, hits = labelled_terms(nets, labelled, "labelled_eps")
-        per_example = -fraction * bound + config.classification_weight * cross_entropy
+        per_example = -bound_weight * bound + config.classification_weight * cross_entropy
         loss = jnp.mean(labelled_weights * per_example)
         metrics = {
             "labelled_bound": jnp.mean(bound),
@@ -260,11 +307,21 @@ def make_svae(
         mean, _ = nets("encoder", encoder_input(batch["x"], label))
         return common.to_data_space(decode(nets, mean, label), data_info.kind)
 
-    shape_kwargs = dict(base_features=config.base_features, hidden_sizes=config.hidden_sizes)
+    kernel_stddev = config.init_stddev or None
+    mlp_kwargs = common.mlp_options(
+        architecture,
+        activation=None if config.activation == "auto" else config.activation,
+        kernel_stddev=kernel_stddev,
+    )
+    shape_kwargs = dict(
+        base_features=config.base_features, hidden_sizes=config.hidden_sizes, **mlp_kwargs
+    )
     discriminator_kwargs = dict(normalization="batch", axis_name=axis_name, **shape_kwargs)
     networks = {
         "classifier": flax_nets.DiscriminatorClassifier(
-            common.discriminator_net(architecture, **discriminator_kwargs), num_classes
+            common.discriminator_net(architecture, **discriminator_kwargs),
+            num_classes,
+            kernel_stddev=kernel_stddev,
         ),
         **common.autoencoder_nets(
             architecture, latent_dim, data_info.shape, axis_name=axis_name, **shape_kwargs

@@ -9,6 +9,7 @@ encoders return (mean, log_variance), each [batch, latent_dim]; every `__call__`
 keyword-only `train`; BatchNorm statistics are averaged over `axis_name` when it is set.
 """
 
+from unigen_jax.nets._layers import ACTIVATIONS
 from unigen_jax.nets.classifier import ConvFeatures, MLPClassifier, MLPFeatures
 from unigen_jax.nets.conv_transpose import FastConvTranspose, conv_transpose
 from unigen_jax.nets.dcgan import (
@@ -33,6 +34,7 @@ from unigen_jax.nets.sbn import SigmoidBeliefNet
 from unigen_jax.nets.strided_conv import FastConv, strided_conv
 
 __all__ = [
+    "ACTIVATIONS",
     "ConvFeatures",
     "DCGANDiscriminator",
     "DCGANEncoder",

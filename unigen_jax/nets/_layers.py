@@ -14,6 +14,28 @@ DCGAN_KERNEL_INIT = nn.initializers.normal(stddev=0.02)
 LEAKY_RELU_SLOPE = 0.2
 BATCH_NORM_MOMENTUM = 0.9
 
+# Hidden-layer nonlinearities of the MLP nets, by name: ReLU, LeakyReLU(0.2) and softplus
+# log(1 + e^x) (Kingma et al. 2014's M2 MLPs, arXiv 1406.5298, Section 4).
+ACTIVATIONS = {
+    "relu": nn.relu,
+    "leaky_relu": lambda x: nn.leaky_relu(x, LEAKY_RELU_SLOPE),
+    "softplus": nn.softplus,
+}
+
+
+def activation(name: str):
+    """The nonlinearity called `name` (a key of ACTIVATIONS)."""
+    if name not in ACTIVATIONS:
+        raise ValueError(f"unknown activation {name!r}; choose one of: {', '.join(ACTIVATIONS)}")
+    return ACTIVATIONS[name]
+
+
+def dense_kernel_init(stddev: float | None):
+    """Dense kernels: flax's default (LeCun normal) for None, else N(0, stddev^2)."""
+    if stddev is None:
+        return nn.linear.default_kernel_init
+    return nn.initializers.normal(stddev=stddev)
+
 
 def to_signed(images: jax.Array) -> jax.Array:
     """Maps images from the library's [0, 1] convention to [-1, 1] (2x - 1)."""

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 import flax.linen as nn
 import jax
 
-from unigen_jax.nets._layers import LEAKY_RELU_SLOPE, flatten
+from unigen_jax.nets._layers import LEAKY_RELU_SLOPE, dense_kernel_init, flatten
 
 
 class InfoGANQHead(nn.Module):
@@ -61,13 +61,19 @@ class DiscriminatorClassifier(nn.Module):
     Attributes:
       discriminator: any network returning (logits, features), e.g. `DCGANDiscriminator`.
       num_classes: K.
+      kernel_stddev: None (LeCun normal kernel) or the class layer's kernel's normal standard
+        deviation (as `MLPDiscriminator`'s).
     """
 
     discriminator: nn.Module
     num_classes: int
+    kernel_stddev: float | None = None
 
     @nn.compact
     def __call__(self, x: jax.Array, *, train: bool) -> jax.Array:
         """x [batch, ...] -> class logits [batch, K]."""
         _, features = self.discriminator(x, train=train)
-        return nn.Dense(self.num_classes, name="classes")(flatten(features))
+        kernel_init = dense_kernel_init(self.kernel_stddev)
+        return nn.Dense(self.num_classes, kernel_init=kernel_init, name="classes")(
+            flatten(features)
+        )
