@@ -77,10 +77,11 @@ def category(operation: str) -> str:
 
 def main(argv):
     _cli.check_no_arguments(argv)
+    choices = ", ".join(benchmark.CONFIGS)
+    if FLAGS.config is None:
+        raise UserInputError(f"--config is required; choose from: {choices}")
     if FLAGS.config not in benchmark.CONFIGS:
-        raise UserInputError(
-            f"unknown --config {FLAGS.config!r}; choose from: {', '.join(benchmark.CONFIGS)}"
-        )
+        raise UserInputError(f"unknown --config {FLAGS.config!r}; choose from: {choices}")
     if FLAGS.steps <= 0 or FLAGS.top <= 0:
         raise UserInputError("--steps and --top must be positive")
     import jax
@@ -124,5 +125,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    flags.mark_flag_as_required("config")
     _cli.run(main)
