@@ -166,3 +166,30 @@ def test_keep_checkpoints_every_must_be_a_multiple_of_checkpoint_every(tmp_path)
     run, _ = _tiny(tmp_path, 7)
     with pytest.raises(UserInputError, match="must be a multiple of --checkpoint_every=3"):
         dataclasses.replace(run, keep_checkpoints_every=4).validate()
+
+
+def test_a_run_resumes_after_its_model_gained_a_field_at_its_default(tmp_path):
+    """A run stored before a config field existed resumes when the field is at its default
+    (new fields default to the old behaviour), and not when it is set to something else."""
+    from unigen_jax.errors import UserInputError
+    from unigen_jax.train import loop
+
+    current = loop._jsonable(models.make_config("svae"))
+    resolved = {
+        "workdir": str(tmp_path),
+        "model": "svae",
+        "dataset": "digits",
+        "seed": 0,
+        "batch_size": 8,
+        "model_config": current,
+        "train_fraction": 1.0,
+        "validation_fraction": 0.0,
+    }
+    before_the_field = {k: v for k, v in current.items() if k != "activation"}
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps({**resolved, "model_config": before_the_field}))
+    loop._check_resumable(str(path), resolved)
+    with pytest.raises(UserInputError, match="holds a run with model_config"):
+        loop._check_resumable(
+            str(path), {**resolved, "model_config": {**current, "activation": "softplus"}}
+        )

@@ -131,9 +131,21 @@ def _jsonable(value):
 
 
 def _check_resumable(config_path: str, resolved: dict) -> None:
-    """A workdir holding another run's checkpoints must not be resumed with other settings."""
+    """A workdir holding another run's checkpoints must not be resumed with other settings.
+
+    A model config field that the stored run lacks was added to the model after the run began;
+    new fields default to the behaviour before them, so the run counts as having trained with
+    the field's default (a study resumed across such a change continues its runs).
+    """
     with open(config_path) as f:
         previous = json.load(f)
+    if (
+        isinstance(previous.get("model_config"), dict)
+        and previous.get("model") in models.MODEL_NAMES
+    ):
+        defaults = _jsonable(models.config_class(previous["model"])())
+        added = {k: v for k, v in defaults.items() if k not in previous["model_config"]}
+        previous["model_config"] = {**added, **previous["model_config"]}
     for key in RESUME_KEYS:
         if previous.get(key) != resolved.get(key):
             raise UserInputError(
