@@ -1,5 +1,7 @@
 """Small set-ups several test modules share."""
 
+import os
+
 from unigen_jax import data
 from unigen_jax.eval import classifier as classifiers
 
@@ -15,3 +17,11 @@ def saved_classifier(dataset: str, directory: str, *, steps: int, batch_size: in
     )
     classifiers.save_classifier(trained, directory)
     return trained
+
+
+def one_device_env() -> dict[str, str]:
+    """The environment for a subprocess with one XLA CPU device, as `experiments.train` has on
+    a CPU host: the session's XLA flags (conftest.py) but its forced device count."""
+    flags = os.environ.get("XLA_FLAGS", "").split()
+    kept = [f for f in flags if not f.startswith("--xla_force_host_platform_device_count")]
+    return {**os.environ, "XLA_FLAGS": " ".join(kept)}

