@@ -37,10 +37,10 @@ docs: $(INSTALLED)
 	$(PY) -m sphinx -b html -E -W --keep-going -q docs docs/_build/html
 
 # pytest also runs the docstrings' Examples (doctests; pyproject.toml). Two worker processes,
-# a test file each at a time, but the contract test's cases spread over both (--dist loadgroup,
-# groups in tests/conftest.py): XLA's compiles, most of the suite's time, use one core each.
+# a test file each at a time (--dist loadfile keeps a file's module fixtures in one process):
+# XLA's compiles, most of the suite's time, use one core each (2 cores: 20m48s serial, 9m00s).
 test: lint docs
-	$(PY) -m pytest -n 2 --dist loadgroup
+	$(PY) -m pytest -n 2 --dist loadfile
 
 # PyTorch eager beside JAX (installed with the rest, above).
 bench: $(INSTALLED)

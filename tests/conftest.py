@@ -37,22 +37,6 @@ jax.config.update(
     "jax_persistent_cache_min_compile_time_secs", float(os.environ["UNIGEN_JAX_CACHE_MIN_SECS"])
 )
 
-CONTRACT_TEST = "tests/test_contract.py"
-
-
-@pytest.hookimpl(tryfirst=True)  # before pytest-xdist reads the groups
-def pytest_collection_modifyitems(config, items):
-    """Groups for `pytest -n 2 --dist loadgroup` (make test): a test file's tests run in one
-    worker, as with `--dist loadfile`, so that its module fixtures are built once; but the
-    contract test's, a third of the suite's time, are grouped by case, so that both workers
-    share them (in one group, a case's checks run in order, the 2-device check's compile
-    before the resume check reads it from the cache)."""
-    for item in items:
-        path = item.nodeid.split("::")[0]
-        group = f"contract[{item.callspec.id}]" if path == CONTRACT_TEST else path
-        item.add_marker(pytest.mark.xdist_group(group))
-
-
 CLASSIFIER_CACHE_ENV = "UNIGEN_JAX_CLASSIFIERS"  # unigen_jax.eval.classifier.CACHE_ENV
 
 
