@@ -37,7 +37,8 @@ docs: $(INSTALLED)
 	$(PY) -m sphinx -b html -E -W --keep-going -q docs docs/_build/html
 
 # pytest also runs the docstrings' Examples (doctests; pyproject.toml). Two worker processes,
-# a test file each at a time (--dist loadfile keeps a file's module fixtures in one process):
+# a test file each at a time (--dist loadfile keeps a file's module fixtures in one process;
+# --dist loadgroup with the contract test's cases spread over both was slower, 11m27s warm):
 # XLA's compiles, most of the suite's time, use one core each (2 cores: 20m48s serial, 9m00s).
 test: lint docs
 	$(PY) -m pytest -n 2 --dist loadfile

@@ -14,7 +14,7 @@ from unigen_jax.eval import classifier as classifiers
 from unigen_jax.eval import sample_metrics
 from unigen_jax.train.loop import RunConfig, train
 
-from .helpers import saved_classifier
+from .helpers import optimised_env, saved_classifier
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -87,6 +87,7 @@ def _evaluate(*args):
     return subprocess.run(
         [sys.executable, "-m", "experiments.evaluate", *args],
         cwd=REPO,
+        env=optimised_env(),
         capture_output=True,
         text=True,
         timeout=300,
