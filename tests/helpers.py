@@ -19,18 +19,20 @@ def saved_classifier(dataset: str, directory: str, *, steps: int, batch_size: in
     return trained
 
 
+def _env_without_xla_flag(prefix: str) -> dict[str, str]:
+    """This process's environment with the session's XLA flags (conftest.py) but `prefix`'s."""
+    kept = [f for f in os.environ.get("XLA_FLAGS", "").split() if not f.startswith(prefix)]
+    return {**os.environ, "XLA_FLAGS": " ".join(kept)}
+
+
 def one_device_env() -> dict[str, str]:
     """The environment for a subprocess with one XLA CPU device, as `experiments.train` has on
-    a CPU host: the session's XLA flags (conftest.py) but its forced device count."""
-    flags = os.environ.get("XLA_FLAGS", "").split()
-    kept = [f for f in flags if not f.startswith("--xla_force_host_platform_device_count")]
-    return {**os.environ, "XLA_FLAGS": " ".join(kept)}
+    a CPU host: the session's XLA flags but its forced device count."""
+    return _env_without_xla_flag("--xla_force_host_platform_device_count")
 
 
 def optimised_env() -> dict[str, str]:
     """The environment for a subprocess whose run time, not its compiles, dominates (an
     evaluation that classifies thousands of real digits): the session's XLA flags but its
-    fast-compile -O0 (conftest.py), which ran the stacked-MNIST evaluation in 61 s against 45."""
-    flags = os.environ.get("XLA_FLAGS", "").split()
-    kept = [f for f in flags if not f.startswith("--xla_backend_optimization_level")]
-    return {**os.environ, "XLA_FLAGS": " ".join(kept)}
+    fast-compile -O0, which ran the stacked-MNIST evaluation in 61 s against 45."""
+    return _env_without_xla_flag("--xla_backend_optimization_level")

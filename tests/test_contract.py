@@ -10,9 +10,10 @@ which have labels):
   computes every metric that applies (but the critic, which is the same for every model).
 
 A new model is covered by registering it; a new phase-changing option by adding it to OPTIONS.
-An option runs the first two checks, which its phases change; the last two it runs only where
-it changes what a run stores (its networks, shadows or data streams): an option that changes
-only a loss resumes and evaluates as its model does, which that model's case checks.
+An option runs the phase, device and recompilation checks, which its phases change; the resume
+and evaluation checks only where it changes what a run stores (its networks, shadows or data
+streams): an option that changes only a loss resumes and evaluates as its model does, which
+that model's case checks.
 """
 
 import dataclasses
