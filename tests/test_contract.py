@@ -227,14 +227,11 @@ def test_resume_is_bit_identical_and_the_run_evaluates(case, tmp_path, digits_cl
     run("straight", 2)
     run("resumed", 1)
     run("resumed", 2)
-    restored = []
-    for workdir in ("straight", "resumed"):
-        loaded = runner.load_run(str(tmp_path / workdir))
-        assert loaded.step == 2
-        restored.append(jax.device_get(loaded.state))
+    loaded, resumed = (runner.load_run(str(tmp_path / w)) for w in ("straight", "resumed"))
+    assert loaded.step == resumed.step == 2
+    restored = [jax.device_get(run.state) for run in (loaded, resumed)]
     for a, b in zip(jax.tree.leaves(restored[0]), jax.tree.leaves(restored[1]), strict=True):
         np.testing.assert_array_equal(a, b)
-    loaded = runner.load_run(str(tmp_path / "straight"))
     grid = tmp_path / "straight" / "samples" / "step_000002.png"
     assert os.path.exists(grid) == (loaded.model.sample_fn is not None)
     # Every metric but the independent critic, which reads only the samples (as the
