@@ -32,19 +32,24 @@ def check_no_arguments(argv) -> None:
         raise UserInputError(f"unexpected arguments {argv[1:]}; flags look like --steps=100")
 
 
+def use_compilation_cache() -> None:
+    """Caches compiled programs on disk: in UNIGEN_JAX_CACHE (default
+    ~/.cache/unigen_jax/jit), those that compiled in UNIGEN_JAX_CACHE_MIN_SECS or more
+    (default 0.5: faster ones are not worth a cache file; the tests set 0)."""
+    cache = os.environ.get("UNIGEN_JAX_CACHE", os.path.expanduser("~/.cache/unigen_jax/jit"))
+    jax.config.update("jax_compilation_cache_dir", cache)
+    min_seconds = float(os.environ.get("UNIGEN_JAX_CACHE_MIN_SECS", "0.5"))
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", min_seconds)
+
+
 def run(main, flags_parser=None) -> None:
     """absl's app.run(main), with a UserInputError printed as `error: ...` and exit status 2,
     a PartialFailure (the rest of the work saved) as `error: ...` and exit status 1.
 
-    Compiled programs are cached on disk (UNIGEN_JAX_CACHE, default ~/.cache/unigen_jax/jit;
-    those that compiled in UNIGEN_JAX_CACHE_MIN_SECS or more, default 0.5), so a second run of
-    the same command skips XLA compilation.
+    Compiled programs are cached on disk (`use_compilation_cache`), so a second run of the
+    same command skips XLA compilation.
     """
-    cache = os.environ.get("UNIGEN_JAX_CACHE", os.path.expanduser("~/.cache/unigen_jax/jit"))
-    jax.config.update("jax_compilation_cache_dir", cache)
-    # Programs that compile faster than this are not worth a cache file (the tests set 0).
-    min_seconds = float(os.environ.get("UNIGEN_JAX_CACHE_MIN_SECS", "0.5"))
-    jax.config.update("jax_persistent_cache_min_compile_time_secs", min_seconds)
+    use_compilation_cache()
     try:
         if flags_parser is None:
             app.run(main)

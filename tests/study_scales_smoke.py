@@ -121,15 +121,11 @@ def train_two_steps(args: list[str]) -> None:
 
 
 def main(argv: list[str]) -> int:
-    import os
-
-    import jax
     import tensorflow_datasets as tfds
 
-    cache = os.environ.get("UNIGEN_JAX_CACHE", os.path.expanduser("~/.cache/unigen_jax/jit"))
-    jax.config.update("jax_compilation_cache_dir", cache)  # as experiments' commands do
-    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.5)
+    from experiments import _cli
 
+    _cli.use_compilation_cache()  # as experiments' commands do (the tests: every program)
     import experiments.train  # noqa: F401  (defines the run flags that `parse` reads)
     from experiments.studies import STUDIES
 
