@@ -37,22 +37,22 @@ jax.config.update(
     "jax_persistent_cache_min_compile_time_secs", float(os.environ["UNIGEN_JAX_CACHE_MIN_SECS"])
 )
 
-# The test files that take longest, longest first (warm, 2 cores, 2026-12-02: seconds of test
-# time). `make test` hands whole files to its 2 workers in collection order
+# The test files that take longest, longest first (seconds of test time, warm, 2 cores,
+# 2026-12-02, `make test`). `make test` hands whole files to its 2 workers in collection order
 # (--dist loadfile --no-loadscope-reorder), so these go out first and the short files even
 # out the end; xdist's own order (most tests first) left a 57-second file for last, and one
 # worker idle for about 2 minutes.
 SLOWEST_FILES = (
-    "tests/test_contract.py",  # 335
-    "tests/test_eval_runner.py",  # 175-192
-    "tests/test_cli.py",  # 78
-    "tests/test_multihost.py",  # 57-74
-    "tests/test_study_scales.py",  # 41-57
-    "tests/test_benchmark.py",  # 51-55
-    "tests/test_faults.py",  # 48
-    "tests/test_reproduce.py",  # 36
-    "tests/test_train_step.py",  # 33
-    "tests/test_notebook.py",  # 22-28
+    "tests/test_contract.py",  # 251
+    "tests/test_eval_runner.py",  # 156
+    "tests/test_cli.py",  # 69
+    "tests/test_multihost.py",  # 64
+    "tests/test_benchmark.py",  # 49
+    "tests/test_faults.py",  # 37
+    "tests/test_reproduce.py",  # 30
+    "tests/test_study_scales.py",  # 29
+    "tests/test_notebook.py",  # 24
+    "tests/test_train_step.py",  # 21
 )
 
 
