@@ -15,7 +15,9 @@ from unigen_jax.errors import UserInputError
 from unigen_jax.eval.sample_metrics import (
     FeatureStatistics,
     batched_features,
+    best_matching,
     conditional_accuracy,
+    contingency_table,
     fid,
     frechet_distance,
     gaussian_statistics,
@@ -265,3 +267,19 @@ def test_matched_accuracy_equals_the_best_permutation_by_brute_force(clusters, c
     assert matched_accuracy(labels, labels) == 1.0
     with pytest.raises(UserInputError, match="non-negative integers"):
         matched_accuracy(predicted - 5, labels)
+
+
+def test_contingency_table_is_sklearns_confusion_matrix_with_predictions_as_rows():
+    from sklearn.metrics import confusion_matrix
+
+    rng = np.random.default_rng(7)
+    labels, predicted = rng.integers(0, 4, size=50), rng.integers(0, 6, size=50)
+    expected = confusion_matrix(labels, predicted, labels=range(6)).T[:, :4]
+    np.testing.assert_array_equal(contingency_table(predicted, labels), expected)
+
+
+def test_best_matching_maps_each_cluster_to_the_label_it_mostly_holds():
+    # Clusters 0, 1, 2 hold mostly labels 2, 0, 1; cluster 3 is the smallest and stays
+    # unmatched (4 clusters, 3 labels).
+    table = np.array([[1, 0, 9], [8, 1, 0], [0, 7, 2], [3, 3, 3]])
+    assert best_matching(table) == {0: 2, 1: 0, 2: 1}

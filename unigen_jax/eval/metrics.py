@@ -430,6 +430,7 @@ def _code_statistics(e: Evaluation) -> Score:
 def _classification_accuracy(e: Evaluation) -> Score:
     predicted = np.argmax(e.over_test_batches(e.model.classify_fn), axis=-1)
     truth = e.real_test["label"]
+    table = sample_metrics.contingency_table(predicted, truth)
     return Score(
         {
             "value": np.mean(predicted == truth),
@@ -437,7 +438,13 @@ def _classification_accuracy(e: Evaluation) -> Score:
             # the accuracy under the best one-to-one matching.
             "matched": sample_metrics.matched_accuracy(predicted, truth),
         },
-        settings={"num_examples": len(e.test_x)},
+        settings={
+            "num_examples": len(e.test_x),
+            # Where the errors are: which classes each predicted value mixes, and the label
+            # the matching gave it.
+            "counts_by_predicted_and_true_class": table.tolist(),
+            "matched_class_of_each_prediction": sample_metrics.best_matching(table),
+        },
     )
 
 

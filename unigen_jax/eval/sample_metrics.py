@@ -30,6 +30,8 @@ __all__ = [
     "kernel_inception_distance",
     "conditional_accuracy",
     "matched_accuracy",
+    "contingency_table",
+    "best_matching",
     "batched_features",
 ]
 
@@ -463,21 +465,14 @@ def batched_features(
     return np.concatenate(logits_parts), np.concatenate(feature_parts)
 
 
-def matched_accuracy(predicted: Any, labels: Any) -> float:
-    """Accuracy of predicted cluster ids against labels under the best one-to-one matching.
-
-    acc = max over injective maps m from cluster ids to labels of (1/n) sum_i [m(p_i) == y_i],
-    found as a maximum-weight assignment on the contingency table (Hungarian algorithm,
-    scipy.optimize.linear_sum_assignment). Unmatched clusters (more clusters than labels)
-    count as errors. The clustering accuracy used for codes learnt without labels: InfoGAN's
-    categorical code (Chen et al. 2016, arXiv 1606.03657, Section 7.1: about 5% error on MNIST).
+def contingency_table(predicted: Any, labels: Any) -> np.ndarray:
+    """Counts [max predicted + 1, max label + 1]: entry (p, y) is how many examples were
+    predicted p and labelled y (a confusion matrix, rows the predictions).
 
     Args:
       predicted: integer cluster ids (or predicted classes) [n].
       labels: integer true labels [n].
     """
-    from scipy.optimize import linear_sum_assignment
-
     predicted = np.asarray(predicted)
     labels = np.asarray(labels)
     if predicted.ndim != 1 or labels.shape != predicted.shape or predicted.size == 0:
@@ -490,5 +485,32 @@ def matched_accuracy(predicted: Any, labels: Any) -> float:
             raise UserInputError(f"{name} must be non-negative integers; got {values.dtype}.")
     table = np.zeros((predicted.max() + 1, labels.max() + 1), np.int64)
     np.add.at(table, (predicted, labels), 1)
+    return table
+
+
+def best_matching(table: np.ndarray) -> dict[int, int]:
+    """{cluster id: label} of the one-to-one matching that maximises the matched counts of a
+    `contingency_table` (Hungarian algorithm, scipy.optimize.linear_sum_assignment); clusters
+    left unmatched (more clusters than labels) are absent."""
+    from scipy.optimize import linear_sum_assignment
+
     rows, columns = linear_sum_assignment(table, maximize=True)
-    return float(table[rows, columns].sum() / predicted.size)
+    return {int(r): int(c) for r, c in zip(rows, columns, strict=True)}
+
+
+def matched_accuracy(predicted: Any, labels: Any) -> float:
+    """Accuracy of predicted cluster ids against labels under the best one-to-one matching.
+
+    acc = max over injective maps m from cluster ids to labels of (1/n) sum_i [m(p_i) == y_i],
+    found as a maximum-weight assignment on the contingency table (`best_matching`).
+    Unmatched clusters (more clusters than labels) count as errors. The clustering accuracy
+    used for codes learnt without labels: InfoGAN's categorical code (Chen et al. 2016, arXiv
+    1606.03657, Section 7.1: about 5% error on MNIST).
+
+    Args:
+      predicted: integer cluster ids (or predicted classes) [n].
+      labels: integer true labels [n].
+    """
+    table = contingency_table(predicted, labels)
+    matched = sum(table[p, y] for p, y in best_matching(table).items())
+    return float(matched / table.sum())
