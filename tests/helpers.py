@@ -1,6 +1,8 @@
 """Small set-ups several test modules share."""
 
 import os
+import subprocess
+import sys
 
 from unigen_jax import data
 from unigen_jax.eval import classifier as classifiers
@@ -17,6 +19,21 @@ def saved_classifier(dataset: str, directory: str, *, steps: int, batch_size: in
     )
     classifiers.save_classifier(trained, directory)
     return trained
+
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def run_command(module: str, *args: str, env=None, timeout: int = 300):
+    """`python -m MODULE ARGS` from the repository root, its output captured as text."""
+    return subprocess.run(
+        [sys.executable, "-m", module, *args],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
 
 
 def _env_without_xla_flag(prefix: str) -> dict[str, str]:

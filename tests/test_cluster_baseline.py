@@ -2,27 +2,16 @@
 
 import json
 import os
-import subprocess
-import sys
 
 import numpy as np
 
 from experiments import cluster_baseline
 
-from .helpers import one_device_env
-
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from .helpers import one_device_env, run_command
 
 
 def _run(*flags):
-    return subprocess.run(
-        [sys.executable, "-m", "experiments.cluster_baseline", *flags],
-        cwd=ROOT,
-        env=one_device_env(),
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    return run_command("experiments.cluster_baseline", *flags, env=one_device_env())
 
 
 def test_separated_clusters_are_found_whatever_their_labels():

@@ -229,7 +229,7 @@ def test_resume_is_bit_identical_and_the_run_evaluates(case, tmp_path, digits_cl
     run("resumed", 2)
     loaded, resumed = (runner.load_run(str(tmp_path / w)) for w in ("straight", "resumed"))
     assert loaded.step == resumed.step == 2
-    restored = [jax.device_get(run.state) for run in (loaded, resumed)]
+    restored = [jax.device_get(r.state) for r in (loaded, resumed)]
     for a, b in zip(jax.tree.leaves(restored[0]), jax.tree.leaves(restored[1]), strict=True):
         np.testing.assert_array_equal(a, b)
     grid = tmp_path / "straight" / "samples" / "step_000002.png"

@@ -14,10 +14,7 @@ from unigen_jax.eval import classifier as classifiers
 from unigen_jax.eval import sample_metrics
 from unigen_jax.train.loop import RunConfig, train
 
-from .helpers import optimised_env, saved_classifier
-
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-
+from .helpers import REPO, optimised_env, run_command, saved_classifier
 
 # Every kind of run experiments.evaluate supports: (model, dataset) by workdir name.
 RUNS = {
@@ -84,14 +81,7 @@ def test_inception_score_of_class_ordered_predictions_needs_the_shuffle():
 
 
 def _evaluate(*args):
-    return subprocess.run(
-        [sys.executable, "-m", "experiments.evaluate", *args],
-        cwd=REPO,
-        env=optimised_env(),
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    return run_command("experiments.evaluate", *args, env=optimised_env())
 
 
 SMALL = ["--num_samples=60", "--critic_steps=5", "--nll_samples=8", "--nll_examples=4"]
@@ -221,13 +211,7 @@ def test_stacked_mnist_classifier_trains_on_each_channels_digit():
 )
 def test_train_classifier_bad_input_is_one_line(tmp_path, args, message):
     workdir = [f"--workdir={tmp_path / 'c'}"] if args != [] else []
-    result = subprocess.run(
-        [sys.executable, "-m", "experiments.train_classifier", *workdir, *args],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    result = run_command("experiments.train_classifier", *workdir, *args, timeout=120)
     assert result.returncode == 2
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and message in lines[0], result.stderr
