@@ -40,16 +40,17 @@ SCALES = {
 
 
 def _arms():
-    """Per labelled share: the supervised-only baseline, the SVAE, then (all shares) AA-SVAE,
-    so that the cheap sanity rows and the base model come first in a resumed study."""
-    baselines, aa = [], []
+    """The sanity row and the paper's SVAE per labelled share, then the SVAE with alpha chosen
+    on validation, then AA-SVAE, so that a resumed study gives the paper's rows at every label
+    count before the departures and the costlier selections."""
+    paper_rows, chosen, aa = [], [], []
     for fraction, (svae, aasvae) in ACCURACIES.items():
         percent = f"{fraction:.0%}"
         config = {"labelled_fraction": fraction}
         scaled = {"full": {"labelled_fraction": FULL_LABELS[fraction] / 50_000}}
         common = dict(config=config, scale_config=scaled)
         if fraction < 1:
-            baselines.append(
+            paper_rows.append(
                 Arm(
                     f"q(y|x) on the labels alone, {percent}",
                     "svae",
@@ -57,9 +58,7 @@ def _arms():
                     scale_config=scaled,
                 )
             )
-        baselines.append(Arm(f"SVAE, {percent}", "svae", paper=svae, **common))
-        if fraction < 1:
-            baselines.append(
+            chosen.append(
                 Arm(
                     f"SVAE, alpha chosen on validation, {percent}",
                     "svae",
@@ -67,8 +66,9 @@ def _arms():
                     **common,
                 )
             )
+        paper_rows.append(Arm(f"SVAE, {percent}", "svae", paper=svae, **common))
         aa.append(Arm(f"AA-SVAE, {percent}", "aasvae", paper=aasvae, select=TEMPERATURES, **common))
-    return tuple(baselines + aa)
+    return tuple(paper_rows + chosen + aa)
 
 
 STUDIES = (
