@@ -173,6 +173,12 @@ def test_phases_against_numpy(info, bound, flow_length):
             )
         terms["x_bound"] = np.mean(log_px - _joint(params["f_ratio"], x, z_q))
         expected += terms["x_bound"]
+        z0 = mean + np.exp(0.5 * log_variance) * eps  # the diagnostics of q(z|x)
+        log_q = _log_normal(z0, mean, log_variance)
+        if flow_length:
+            log_q -= _flow_log_det(params, z0)
+        terms["posterior_kl"] = np.mean(log_q - _log_normal(z_q, 0.0, 0.0))
+        terms["posterior_log_variance"] = np.mean(log_variance)
     if "h_ratio" in ratios:  # eq. 9: log q(z|x) - h(x, z) at x ~ p(x|z), z ~ p(z)
         mean_p, log_variance_p = _encoder(params["encoder"], x_p)
         z0 = _flow_inverse(params, z_p) if flow_length else z_p
@@ -183,7 +189,7 @@ def test_phases_against_numpy(info, bound, flow_length):
         expected += terms["z_bound"]
     loss, metrics = model.phases[1].loss_fn(nets(), batch)
     np.testing.assert_allclose(loss, -expected, rtol=1e-4, atol=1e-4)
-    for name in ("x_bound", "z_bound"):
+    for name in ("x_bound", "z_bound", "posterior_kl", "posterior_log_variance"):
         if name in terms:
             np.testing.assert_allclose(metrics[name], terms[name], rtol=1e-4, atol=1e-4)
 

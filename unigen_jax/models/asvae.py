@@ -135,10 +135,12 @@ def make_asvae(
         return log_likelihood(nets("generator", z), batch["x"])
 
     def encoder_code(nets, x, tag):
-        """z = z_phi(x, eps) ~ q_phi(z|x) and log q_phi(z|x)."""
+        """z = z_phi(x, eps) ~ q_phi(z|x), log q_phi(z|x) and the Gaussian's log variances
+        (before the flow)."""
         mean, log_variance = nets("encoder", x)
         eps = nets.normal(tag, (config.latent_dim,))
-        return posterior.sample(nets, mean, log_variance, eps, flow=flow)
+        z, log_q = posterior.sample(nets, mean, log_variance, eps, flow=flow)
+        return z, log_q, log_variance
 
     def decoder_data(nets, z, tag):
         """x = x_theta(z, xi) ~ p_theta(x|z) (eq. 11)."""
@@ -150,7 +152,7 @@ def make_asvae(
         """Eqs. 5-6: f tells q_phi(x, z) from p_theta(x) p(z); h tells p_theta(x, z) from
         q(x) q_phi(z); logistic losses (Lemma 1)."""
         x = batch["x"]
-        z_q, _ = encoder_code(nets, x, "eps")  # (x, z_q) ~ q_phi(x, z)
+        z_q, _, _ = encoder_code(nets, x, "eps")  # (x, z_q) ~ q_phi(x, z)
         z_p = nets.normal("z", (config.latent_dim,))
         x_p = decoder_data(nets, z_p, "xi")  # (x_p, z_p) ~ p_theta(x, z)
         loss, metrics = 0.0, {}
@@ -185,12 +187,19 @@ def make_asvae(
             bound += z_bound
             metrics.update(z_bound=z_bound, log_q_z=jnp.mean(log_qz), h_logit=jnp.mean(h))
         if x_half:  # eq. 8
-            z_q, _ = encoder_code(nets, x, "eps")
+            z_q, log_q, log_variance = encoder_code(nets, x, "eps")
             log_px = log_likelihood(nets("generator", z_q), x)
             f, _ = nets("f_ratio", x, z_q)
             x_bound = jnp.mean(log_px - f)
             bound += x_bound
             metrics.update(x_bound=x_bound, reconstruction=-jnp.mean(log_px), f_logit=jnp.mean(f))
+            # What f should hold the codes to, watched: KL(q_phi(z|x) || p(z)) estimated by
+            # log q - log p at the phase's z (f*'s code-dependent part, eq. 7), and the
+            # Gaussian's mean log variance, whose collapse the estimate alone would hide.
+            metrics.update(
+                posterior_kl=jnp.mean(log_q - posterior.prior_log_density(z_q)),
+                posterior_log_variance=jnp.mean(log_variance),
+            )
         loss = -bound
         return loss, {"loss": loss, **metrics}
 
@@ -206,7 +215,7 @@ def make_asvae(
 
     def log_importance_weight(nets, batch):
         """log p(x|z) + log p(z) - log q_phi(z|x) at one z ~ q_phi(z|x) (the flow's)."""
-        z, log_q = encoder_code(nets, batch["x"], "eps")
+        z, log_q, _ = encoder_code(nets, batch["x"], "eps")
         return batch_log_likelihood(nets, batch, z) + posterior.prior_log_density(z) - log_q
 
     shape_kwargs = dict(base_features=config.base_features, hidden_sizes=config.hidden_sizes)
