@@ -69,6 +69,13 @@ def test_scored_steps_are_the_scales_up_to_its_length_and_the_last():
         trajectory.scored_steps(Scale(dataset="mnist5k", steps=6, seeds=1, at_steps=(0, 3)))
 
 
+def test_checkpoints_are_kept_at_the_period_of_the_scored_steps_before_the_last():
+    chen = Scale(dataset="mnist70k", steps=5000, seeds=1, at_steps=tuple(range(600, 5000, 600)))
+    assert trajectory.checkpoint_period(chen) == 600  # 5,000 itself is the newest checkpoint
+    assert trajectory.checkpoint_period(TOY.scales["cpu"]) == 2
+    assert trajectory.checkpoint_period(Scale(dataset="mnist5k", steps=7, seeds=1)) == 7
+
+
 def test_a_trajectory_study_keeps_scores_and_aggregates_each_step(tmp_path):
     FakeCommands.commands = []
     given = {"classifier": str(tmp_path / "given"), "log": lambda _: None}

@@ -5,7 +5,8 @@ the training step, mean ± std over seeds at each step, as a Markdown table and 
 does not).
 
 Each run is trained once, with `--checkpoint_every` and `--keep_checkpoints_every` the greatest
-common divisor of the scored steps, and evaluated in one `experiments.evaluate` process over
+common divisor of the scored steps before the last (the last step is always saved, and kept as
+the newest), and evaluated in one `experiments.evaluate` process over
 all of them (`--step=S1,S2,...`, one `eval_step_NNNNNN.json` a step). The final step's report
 is also copied to `eval.json`, the latest checkpoint's report, so `run_study`'s final-step table
 (REPORT.md, results.json) and its resume rule apply unchanged: a run whose eval.json is complete
@@ -39,8 +40,7 @@ class TrajectoryRunner(study_runner.Runner):
     """A `Runner` whose runs keep the checkpoints of the scored steps and score each of them."""
 
     def score(self, workdir, arm, config, seed, split, classifier):
-        steps = scored_steps(self.scale)
-        every = math.gcd(*steps)
+        every = checkpoint_period(self.scale)
         kept = {"checkpoint_every": every, "keep_checkpoints_every": every}
         self._workdir, self._split = workdir, split
         arm = dataclasses.replace(arm, run={**arm.run, **kept})
@@ -56,6 +56,14 @@ class TrajectoryRunner(study_runner.Runner):
             final = os.path.join(self._workdir, eval_report_name(self._split, steps[-1]))
             shutil.copyfile(final, os.path.join(self._workdir, eval_report_name(self._split)))
         return succeeded
+
+
+def checkpoint_period(scale) -> int:
+    """The period that keeps the checkpoint of every scored step: the greatest common divisor
+    of those before the run's last step, which train saves and keeps anyway (5,000 steps scored
+    every 600: 600, not gcd(600, 5000) = 200 and 25 checkpoints)."""
+    steps = scored_steps(scale)
+    return math.gcd(*steps[:-1]) if len(steps) > 1 else steps[0]
 
 
 def _report(workdir: str, step: int):
