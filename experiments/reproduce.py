@@ -7,13 +7,14 @@ Markdown beside the paper's figure (mean ± std over seeds). Arms that choose a 
 validation share and keep the best by the study's metric on that validation data.
 
 The study is resumable: each run is a workdir, a finished run (its eval file written) is
-skipped, and `results.json` and `REPORT.md` are rewritten as each run ends, under
-`--workdir/STUDY/SCALE/`. Scales: `cpu` (offline data, about an hour on 2 CPU cores) and
-`full` (the full MNIST offline, `mnist70k`, at the paper's settings as far as 2 CPU cores
-allow: hours to days a study, resumable) and `paper` (the paper's TFDS data and settings, for
-an accelerator). A study whose scale has
-`at_steps` also scores each run at those steps and writes the metrics against the step
-(TRAJECTORY.md, trajectory.png; experiments.studies.trajectory).
+skipped, a run scored at fewer steps than asked for (a study lengthened, or `--steps` raised)
+trains on from its latest checkpoint and is scored again, and `results.json` and `REPORT.md` are
+rewritten as each run ends, under `--workdir/STUDY/SCALE/`. Scales: `cpu` (offline data, about
+an hour on 2 CPU cores) and `full` (the full MNIST offline, `mnist70k`, at the paper's settings
+as far as 2 CPU cores allow: hours to days a study, resumable) and `paper` (the paper's TFDS
+data and settings, for an accelerator). A study whose scale has `at_steps` also scores each run
+at those steps and writes the metrics against the step (TRAJECTORY.md, trajectory.png;
+experiments.studies.trajectory).
 
   --study      one of the studies below (--help lists them)
   --scale      cpu | full | paper

@@ -57,7 +57,7 @@ class SweepRunner(study_runner.Runner):
             }
         }
 
-    def evaluate(self, workdir, seed, split, classifier, metrics=None):
+    def evaluate(self, workdir, seed, split, classifier, metrics=None, steps=None):
         SweepRunner.calls.append(("evaluate", split, tuple(metrics)))
         t = int(os.path.basename(os.path.dirname(workdir)).split("_")[-1])
         return {"metrics": {"critic": {"model": {"negative_distance": -t + 0.1 * seed}}}}

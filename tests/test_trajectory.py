@@ -133,6 +133,49 @@ def test_a_trajectory_study_keeps_scores_and_aggregates_each_step(tmp_path):
     assert again["trajectory"] == result["trajectory"]
 
 
+def test_a_lengthened_study_trains_its_runs_on_and_scores_only_the_new_steps(tmp_path):
+    given = {"classifier": str(tmp_path / "given"), "log": lambda _: None}
+    trajectory.run_trajectory_study(
+        TOY, "cpu", str(tmp_path), runner_class=FakeTrajectoryRunner, **given
+    )
+    FakeCommands.commands = []
+    longer = trajectory.run_trajectory_study(
+        TOY,
+        "cpu",
+        str(tmp_path),
+        runner_class=FakeTrajectoryRunner,
+        overrides={"steps": 10},
+        **given,
+    )
+    trains = [args for module, args in FakeCommands.commands if module == "experiments.train"]
+    assert len(trains) == 6 and all("--steps=10" in args for args in trains)
+    steps = {
+        next(a for a in args if a.startswith("--workdir=")).split("/", 1)[1]: next(
+            a for a in args if a.startswith("--step=")
+        )
+        for module, args in FakeCommands.commands
+        if "evaluate" in module
+    }
+    # Steps 2 and 4 were scored before (6 is no longer scored); the report that was missing
+    # (the regularised arm's seed 2 at step 2) is scored now.
+    missing = str(tmp_path / "toy_trajectory" / "cpu" / "regularised" / "seed2")[1:]
+    assert steps.pop(missing) == "--step=2,8,10"
+    assert len(steps) == 5 and set(steps.values()) == {"--step=8,10"}
+    plain = longer["rows"][0]
+    assert plain["values"] == [fake_scores("plain", s, 10)[0] for s in range(3)]
+    assert longer["trajectory"]["steps"] == [2, 4, 8, 10]
+
+    with pytest.raises(UserInputError, match="trained to step 10, past the 4 steps asked for"):
+        trajectory.run_trajectory_study(
+            TOY,
+            "cpu",
+            str(tmp_path),
+            runner_class=FakeTrajectoryRunner,
+            overrides={"steps": 4},
+            **given,
+        )
+
+
 def test_su2018_compares_the_gan_with_and_without_the_regulariser_along_training():
     study = STUDIES["su2018_stability"]
     assert [arm.model for arm in study.arms] == ["gan", "su_gan", "gan"]

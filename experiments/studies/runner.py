@@ -70,16 +70,23 @@ class Runner:
             self.command("experiments.train_classifier", args, path + ".log")
         return path
 
+    def run_steps(self, arm) -> int:
+        """The steps a run of `arm` trains: the arm's own `run` steps, else the scale's."""
+        return arm.run.get("steps", self.scale.steps)
+
     def score(self, workdir: str, arm, config: dict, seed: int, split: str, classifier):
-        """Trains and evaluates one run; returns its eval report (None if it failed)."""
-        report = self.saved_report(workdir, split)
+        """Trains and evaluates one run; returns its eval report (None if it failed). A run
+        scored at fewer steps than it now trains (a study lengthened since) is continued from
+        its latest checkpoint and scored again."""
+        steps = self.run_steps(arm)
+        report = self.saved_report(workdir, split, steps=steps)
         if report is not None:
             return report
         run_flags = {
             "model": arm.model,
             "dataset": self.scale.dataset,
             "workdir": workdir,
-            "steps": self.scale.steps,
+            "steps": steps,
             "batch_size": self.scale.batch_size,
             "seed": seed,
             **(
@@ -96,26 +103,32 @@ class Runner:
         log = os.path.join(workdir, "run.log")
         if not self.command("experiments.train", train_args, log):
             return None
-        return self.evaluate(workdir, seed, split, classifier)
+        return self.evaluate(workdir, seed, split, classifier, steps=steps)
 
     def _metric_names(self, metrics=None) -> list[str]:
         return list(dict.fromkeys(m for m, _ in (metrics or self.study.metrics)))
 
-    def saved_report(self, workdir: str, split: str, metrics=None):
+    def saved_report(self, workdir: str, split: str, metrics=None, steps=None):
         """The run's eval report on `split` if it holds every metric of `metrics` ((metric,
-        key) pairs; default the study's), else None."""
-        report_path = os.path.join(workdir, eval_report_name(split))
-        if not os.path.exists(report_path):
-            return None
-        with open(report_path) as f:
-            report = json.load(f)
-        done = set(report.get("metrics", {})) | set(report.get("not_applicable", []))
-        return report if all(m in done for m in self._metric_names(metrics)) else None
+        key) pairs; default the study's) and, given `steps`, scores the run at that step; else
+        None. A report of a later step is an error: a run cannot be trained backwards."""
+        path = os.path.join(workdir, eval_report_name(split))
+        report = complete_report(path, self._metric_names(metrics))
+        if report is None or steps is None or report.get("step", steps) == steps:
+            return report
+        if report["step"] > steps:
+            raise UserInputError(
+                f"{workdir} holds a run trained to step {report['step']}, past the {steps} "
+                f"steps asked for; ask for --steps={report['step']} or more, or give the study "
+                "another --workdir"
+            )
+        return None
 
-    def evaluate(self, workdir: str, seed: int, split: str, classifier, metrics=None):
+    def evaluate(self, workdir: str, seed: int, split: str, classifier, metrics=None, steps=None):
         """Evaluates a trained run on `split` by `metrics` ((metric, key) pairs; default the
-        study's), unless its report holds them; returns the report (None if it failed)."""
-        report = self.saved_report(workdir, split, metrics)
+        study's), unless its report holds them (at `steps`, if given); returns the report (None
+        if it failed)."""
+        report = self.saved_report(workdir, split, metrics, steps)
         if report is not None:
             return report
         names = self._metric_names(metrics)
@@ -136,6 +149,17 @@ class Runner:
             return None
         with open(os.path.join(workdir, eval_report_name(split))) as f:
             return json.load(f)
+
+
+def complete_report(path: str, metric_names) -> dict | None:
+    """The eval report at `path` if it exists and holds every metric of `metric_names`, each
+    scored or not applicable; else None."""
+    if not os.path.exists(path):
+        return None
+    with open(path) as f:
+        report = json.load(f)
+    done = set(report.get("metrics", {})) | set(report.get("not_applicable", []))
+    return report if all(name in done for name in metric_names) else None
 
 
 def report_markdown(study, scale_name, scale, rows, seconds) -> str:

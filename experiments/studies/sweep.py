@@ -98,7 +98,12 @@ def run_arm(runner, study, scale, arm, settings, arm_dir, config, classifier, ro
                     real[name] = report_value(report, *pair, "real")
             if validate and report is not None:
                 checked = runner.evaluate(
-                    workdir, seed, "validation", classifier, metrics=(study.metric,)
+                    workdir,
+                    seed,
+                    "validation",
+                    classifier,
+                    metrics=(study.metric,),
+                    steps=runner.run_steps(arm),
                 )
                 run["validation"] = report_value(checked, *study.metric)
             row["sweep"]["runs"].append(run)

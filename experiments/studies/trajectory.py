@@ -10,7 +10,9 @@ the newest), and evaluated in one `experiments.evaluate` process over
 all of them (`--step=S1,S2,...`, one `eval_step_NNNNNN.json` a step). The final step's report
 is also copied to `eval.json`, the latest checkpoint's report, so `run_study`'s final-step table
 (REPORT.md, results.json) and its resume rule apply unchanged: a run whose eval.json is complete
-is skipped. Under STUDY/SCALE/ the trajectory is written to trajectory.json, TRAJECTORY.md and
+and of the scale's last step is skipped. A run scored at an earlier step (a study lengthened
+since) trains on from its latest checkpoint, and only the steps it has no complete report of
+are scored. Under STUDY/SCALE/ the trajectory is written to trajectory.json, TRAJECTORY.md and
 trajectory.png.
 """
 
@@ -24,6 +26,7 @@ import shutil
 
 from experiments.studies import runner as study_runner
 from experiments.studies.common import fmt, mean_std, metric_name, report_value, slug
+from experiments.studies.runner import complete_report
 from unigen_jax.errors import UserInputError
 from unigen_jax.train.workdir import eval_report_name
 
@@ -47,15 +50,27 @@ class TrajectoryRunner(study_runner.Runner):
         return super().score(workdir, arm, config, seed, split, classifier)
 
     def command(self, module: str, args: list[str], log_path: str) -> bool:
+        """Runs `module`; `experiments.evaluate` scores the scored steps whose reports are not
+        complete yet (all of them, but for a run resumed or lengthened since it was scored)."""
         if module != "experiments.evaluate":
             return super().command(module, args, log_path)
         steps = scored_steps(self.scale)
-        args = [*args, f"--step={','.join(map(str, steps))}"]
-        succeeded = super().command(module, args, log_path)
+        names = next(a for a in args if a.startswith("--metrics=")).split("=", 1)[1].split(",")
+        pending = [
+            step
+            for step in steps
+            if self.dry_run or complete_report(self._report_path(step), names) is None
+        ]
+        succeeded = not pending or super().command(
+            module, [*args, f"--step={','.join(map(str, pending))}"], log_path
+        )
         if succeeded and not self.dry_run:  # the latest checkpoint's report
-            final = os.path.join(self._workdir, eval_report_name(self._split, steps[-1]))
+            final = self._report_path(steps[-1])
             shutil.copyfile(final, os.path.join(self._workdir, eval_report_name(self._split)))
         return succeeded
+
+    def _report_path(self, step: int) -> str:
+        return os.path.join(self._workdir, eval_report_name(self._split, step))
 
 
 def checkpoint_period(scale) -> int:
