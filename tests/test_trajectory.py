@@ -149,16 +149,10 @@ def test_a_lengthened_study_trains_its_runs_on_and_scores_only_the_new_steps(tmp
     )
     trains = [args for module, args in FakeCommands.commands if module == "experiments.train"]
     assert len(trains) == 6 and all("--steps=10" in args for args in trains)
-    steps = {
-        next(a for a in args if a.startswith("--workdir=")).split("/", 1)[1]: next(
-            a for a in args if a.startswith("--step=")
-        )
-        for module, args in FakeCommands.commands
-        if "evaluate" in module
-    }
+    steps = {args[0]: args[-1] for module, args in FakeCommands.commands if "evaluate" in module}
     # Steps 2 and 4 were scored before (6 is no longer scored); the report that was missing
     # (the regularised arm's seed 2 at step 2) is scored now.
-    missing = str(tmp_path / "toy_trajectory" / "cpu" / "regularised" / "seed2")[1:]
+    missing = f"--workdir={tmp_path / 'toy_trajectory' / 'cpu' / 'regularised' / 'seed2'}"
     assert steps.pop(missing) == "--step=2,8,10"
     assert len(steps) == 5 and set(steps.values()) == {"--step=8,10"}
     plain = longer["rows"][0]
