@@ -98,8 +98,25 @@ def test_an_unreadable_newest_checkpoint_is_set_aside_and_the_one_before_resumes
         for name in names:  # truncate every file of the newest checkpoint
             with open(os.path.join(root, name), "r+b") as f:
                 f.truncate(max(os.path.getsize(f.name) // 3, 0))
+    # Scores and grids of the lost step-4 checkpoint; the step-2 ones and other files stay.
+    reports = {"eval.json": 4, "eval_step_000004_validation.json": 4, "eval_step_000002.json": 2}
+    for name, step in reports.items():
+        files.write_json_atomically(str(broken / name), {"step": step})
+    (broken / "evaluation_notes.json").write_text('{"step": 4}')
+    os.makedirs(broken / "samples", exist_ok=True)
+    for name in ("step_000002.png", "step_000004.png", "step_000004_reconstructions.png"):
+        (broken / "samples" / name).write_bytes(b"")
     lines = []
     train(_run(broken, 6), config, log=lines.append)
+    removed = [line for line in lines if line.startswith("removed the scores")]
+    assert len(removed) == 1 and "after 2" in removed[0], lines
+    assert removed[0].count("step_000004") == 3 and "eval.json" in removed[0]
+    assert not os.path.exists(broken / "eval.json")
+    assert not os.path.exists(broken / "eval_step_000004_validation.json")
+    assert os.path.exists(broken / "eval_step_000002.json")
+    assert os.path.exists(broken / "evaluation_notes.json")
+    # The retrained run draws its own last grid (sample_every=1000: none at step 4).
+    assert sorted(os.listdir(broken / "samples")) == ["step_000002.png", "step_000006.png"]
     unreadable = [line for line in lines if "cannot be read" in line]
     assert len(unreadable) == 1 and "checkpoints/4" in unreadable[0]
     assert any("resumed" in line and "step 2" in line for line in lines)

@@ -14,6 +14,10 @@ Workdir layout (the contract users rely on)::
                               `experiments.evaluate --step` scores); running again resumes
   tensorboard/                TensorBoard events: the metrics, sample images and config
                               (unigen_jax.train.tensorboard)
+  eval*.json                  `experiments.evaluate`'s reports
+
+A resumed run rewinds metrics.jsonl and tensorboard/ to its checkpoint and removes the sample
+grids and evaluation reports of later steps: they describe checkpoints it trains again.
 """
 
 from __future__ import annotations
@@ -358,6 +362,10 @@ def _train_locked(run, model, source, test_source, streams, resolved, mesh, conf
     if primary:
         files.write_json_atomically(config_path, resolved)
         metrics_log = files.MetricsLog(metrics_path, start)
+        stale = files.drop_outputs_after(run.workdir, start)
+        if stale:
+            names = ", ".join(os.path.relpath(path, run.workdir) for path in stale)
+            log(f"removed the scores and samples of steps after {start}, trained again: {names}")
     outputs = _Outputs(model, source, test_source, run.seed, run.workdir)
     where = f"metrics in {metrics_path}"
     if model.sample_fn is not None:  # a model that does not generate writes no sample grid

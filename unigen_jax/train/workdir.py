@@ -10,6 +10,8 @@ metrics log that a kill can cut at any byte.
 - `MetricsLog`: `metrics.jsonl`, one JSON object per line, appended and flushed per record; on
   resume the records after the checkpoint step, and a last line cut short by a kill, are
   dropped (atomically).
+- `drop_outputs_after`: on resume, the evaluation reports and sample grids of steps after the
+  checkpoint: they describe checkpoints that no longer exist and that the run trains again.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import errno
 import fcntl
 import json
 import os
+import re
 
 from unigen_jax.errors import PartialFailure, UserInputError
 
@@ -99,3 +102,40 @@ def eval_report_name(split: str = "test", step: int | None = None) -> str:
     `_validation` before `.json` for the validation split."""
     name = "eval" if step is None else f"eval_step_{step:06d}"
     return f"{name}.json" if split == "test" else f"{name}_{split}.json"
+
+
+# The names of `eval_report_name` and of the loop's sample grids.
+_EVAL_REPORT = re.compile(r"eval(_step_\d{6,})?(_\w+)?\.json")
+_SAMPLE_GRID = re.compile(r"step_(\d{6,})(_\w+)?\.png")
+
+
+def _report_step(path: str) -> int | None:
+    """The step an evaluation report scored, or None for a file that is not one."""
+    try:
+        with open(path) as f:
+            step = json.load(f).get("step")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return step if isinstance(step, int) else None
+
+
+def drop_outputs_after(workdir: str, step: int) -> list[str]:
+    """Removes the evaluation reports (eval*.json) and sample grids (samples/step_N*.png) of
+    steps after `step`, the checkpoint a run resumes from (0: a run that starts afresh), and
+    returns their paths. Like the records of metrics.jsonl after it, they belong to checkpoints
+    that are gone and will be trained again, so `experiments.evaluate` and the studies would
+    otherwise keep scores of a model that no longer exists."""
+    stale = []
+    for name in sorted(os.listdir(workdir)):
+        if _EVAL_REPORT.fullmatch(name):
+            scored = _report_step(os.path.join(workdir, name))
+            if scored is not None and scored > step:
+                stale.append(os.path.join(workdir, name))
+    samples = os.path.join(workdir, "samples")
+    for name in sorted(os.listdir(samples)) if os.path.isdir(samples) else ():
+        match = _SAMPLE_GRID.fullmatch(name)
+        if match and int(match.group(1)) > step:
+            stale.append(os.path.join(samples, name))
+    for path in stale:
+        os.remove(path)
+    return stale
