@@ -19,15 +19,24 @@ def best_step(run):
     scores = {}
     for path in glob.glob(os.path.join(run, "eval_step_*_validation.json")):
         scores[int(os.path.basename(path).split("_")[2])] = _accuracy(path)
+    if not scores:
+        sys.exit(
+            f"summarize.py: {run} holds no eval_step_*_validation.json; score it first (run.sh)"
+        )
     return max(sorted(scores), key=scores.get), scores
 
 
 def main(argv):
+    if len(argv) != (2 if argv[:1] == ["--best_step"] else 1):
+        sys.exit("usage: summarize.py OUT_DIR (run.sh's) | summarize.py --best_step RUN")
     if argv[:1] == ["--best_step"]:
         print(best_step(argv[1])[0])
         return
     summary = {}
-    for arm in sorted(glob.glob(os.path.join(argv[0], "labels_alone_*"))):
+    arms = sorted(glob.glob(os.path.join(argv[0], "labels_alone_*")))
+    if not arms:
+        sys.exit(f"summarize.py: no labels_alone_* runs in {argv[0]}; make them with run.sh")
+    for arm in arms:
         rows = []
         for run in sorted(glob.glob(os.path.join(arm, "seed*"))):
             step, scores = best_step(run)
