@@ -105,6 +105,21 @@ CONFIGS = {
     "iwgan28": Config("iwgan", "image", (28, 28, 1), 64, 4, None, "mnist70k"),
     "cvae": Config("cvae", "image", (28, 28, 1), 128, 4, None, "mnist70k"),
     "aavae": Config("aavae", "image", (28, 28, 1), 128, 4, None, "mnist70k"),
+    # The SVAE study's full-scale step (Kingma et al.'s MLPs, hidden 500, 50 latents; 600
+    # labels of 50,000): on the default list of neither; for `--configs` and profile_step.
+    "svae_mlp": Config(
+        "svae",
+        "image",
+        (28, 28, 1),
+        64,
+        4,
+        None,
+        "mnist70k",
+        architecture="mlp",
+        hidden_sizes=(500,),
+        latent_dim=50,
+        labelled_fraction=0.012,
+    ),
     # The families beside their PyTorch references (issue 22): the registry's defaults on
     # 28x28x1 at batch 64, one variant each (experiments.train's default: 1 device, 1 step a
     # call), its input pipeline included.

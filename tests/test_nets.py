@@ -22,6 +22,7 @@ from unigen_jax.nets import (
     MLPGenerator,
     dcgan_generator_layout,
 )
+from unigen_jax.nets._layers import ConditionedDense
 
 LATENT = 3
 BASE = 4  # tiny nets keep the tests fast; the architecture does not depend on the width
@@ -513,3 +514,43 @@ def test_mlp_nets_take_softplus_and_a_normal_kernel_init():
         MLPEncoder(latent_dim=2, hidden=(3,), activation="tanh").init(
             jax.random.key(0), x, train=False
         )
+
+
+@pytest.mark.parametrize("hidden", [(6,), ()])
+def test_mlp_encoder_reads_a_condition_as_the_concatenation_of_repeated_inputs(hidden):
+    """Every label of each example (the SVAE's U(x)): the encoder of x with `condition` is the
+    plain encoder of [x repeated per label, one-hot label]: the same parameters, drawn alike
+    (nn.Dense's on the concatenation, so checkpoints carry over), outputs and gradients; a
+    ragged condition is refused."""
+    x = jax.random.normal(jax.random.key(30), (4, 2, 4))  # flattened to 8 features
+    condition = jax.nn.one_hot(jnp.tile(jnp.arange(3), 4), 3)  # 3 labels per example, in turn
+    concatenated = jnp.concatenate([jnp.repeat(x.reshape(4, 8), 3, axis=0), condition], -1)
+    encoder = MLPEncoder(latent_dim=LATENT, hidden=hidden)
+    params = encoder.init(jax.random.key(31), concatenated, train=False)["params"]
+    conditioned_init = encoder.init(jax.random.key(31), x, train=False, condition=condition)
+    _trees_close(conditioned_init["params"], params, 0)
+    first = "hidden_0" if hidden else "gaussian"
+    plain_dense = nn.Dense(hidden[0] if hidden else 2 * LATENT)
+    plain = plain_dense.init(jax.random.key(0), concatenated)["params"]
+    with_condition = ConditionedDense(plain_dense.features).init(
+        jax.random.key(0), x.reshape(4, 8), condition
+    )
+    _trees_close(with_condition["params"], plain, 0)
+    assert set(params[first]) == {"kernel", "bias"}
+
+    def loss(params, conditioned):
+        if conditioned:
+            outputs = encoder.apply({"params": params}, x, train=False, condition=condition)
+        else:
+            outputs = encoder.apply({"params": params}, concatenated, train=False)
+        mean, log_variance = outputs
+        return jnp.sum(jnp.sin(mean) * log_variance), outputs
+
+    (value, outputs), grads = jax.value_and_grad(loss, has_aux=True)(params, True)
+    (ref_value, ref_outputs), ref_grads = jax.value_and_grad(loss, has_aux=True)(params, False)
+    assert outputs[0].shape == (12, LATENT)
+    _trees_close(outputs, ref_outputs)
+    _trees_close(grads, ref_grads)
+    _close(value, ref_value)
+    with pytest.raises(ValueError, match="whole number of conditions per row"):
+        encoder.apply({"params": params}, x, train=False, condition=condition[:10])

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
@@ -35,6 +37,39 @@ def dense_kernel_init(stddev: float | None):
     if stddev is None:
         return nn.linear.default_kernel_init
     return nn.initializers.normal(stddev=stddev)
+
+
+class ConditionedDense(nn.Module):
+    """A dense layer on x's features followed by a condition's (a one-hot label), computed as
+    x W_x + c W_c + b. With `condition` of r n rows for x's n rows (r consecutive conditions per
+    row of x), the output is that of nn.Dense on [x repeated r times, condition], with x W_x
+    computed once per row of x: how an objective that enumerates every label of an example
+    (Kingma et al. 2014's M2 bound, arXiv 1406.5298, eq. 7) pays for x once, not once a label.
+    Its parameters are nn.Dense's on the concatenation (`kernel` [x's + c's features,
+    `features`], `bias`), drawn alike, so the two read each other's checkpoints.
+    """
+
+    features: int
+    kernel_init: Any = nn.linear.default_kernel_init
+
+    @nn.compact
+    def __call__(self, x: jax.Array, condition: jax.Array | None = None) -> jax.Array:
+        conditions = 0 if condition is None else condition.shape[-1]
+        shape = (x.shape[-1] + conditions, self.features)
+        kernel = self.param("kernel", self.kernel_init, shape, jnp.float32)
+        bias = self.param("bias", nn.initializers.zeros_init(), (self.features,), jnp.float32)
+        if condition is None:
+            return x @ kernel + bias
+        repeats, rest = divmod(condition.shape[0], x.shape[0])
+        if rest or not repeats:
+            raise ValueError(
+                f"condition has {condition.shape[0]} rows for x's {x.shape[0]}: give a whole "
+                "number of conditions per row of x, each row's consecutively"
+            )
+        # x padded with zeros where the condition goes: no copy of the kernel's x rows.
+        x_part = jnp.pad(x, ((0, 0), (0, conditions))) @ kernel
+        x_part = jnp.repeat(x_part, repeats, axis=0)
+        return x_part + condition @ kernel[x.shape[-1] :] + bias
 
 
 def to_signed(images: jax.Array) -> jax.Array:

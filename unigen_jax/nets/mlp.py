@@ -24,7 +24,13 @@ from collections.abc import Sequence
 import flax.linen as nn
 import jax
 
-from unigen_jax.nets._layers import activation, dense_kernel_init, flatten, split_gaussian
+from unigen_jax.nets._layers import (
+    ConditionedDense,
+    activation,
+    dense_kernel_init,
+    flatten,
+    split_gaussian,
+)
 from unigen_jax.nets.minibatch import MinibatchDiscrimination
 
 
@@ -120,12 +126,22 @@ class MLPEncoder(nn.Module):
     axis_name: str | None = None
 
     @nn.compact
-    def __call__(self, x: jax.Array, *, train: bool) -> tuple[jax.Array, jax.Array]:
-        """Returns (mean, log_variance) of q(z|x), each [batch, latent_dim]."""
+    def __call__(
+        self, x: jax.Array, *, train: bool, condition: jax.Array | None = None
+    ) -> tuple[jax.Array, jax.Array]:
+        """Returns (mean, log_variance) of q(z|x), each [batch, latent_dim].
+
+        `condition` (optional, [r n, C] for x's n rows): features read beside x, r consecutive
+        rows per row of x, e.g. every one-hot label of each example: the same output (and
+        parameters) as the encoder of [x's rows each repeated r times, condition], with the
+        first layer's product with x computed once per example (`ConditionedDense`)."""
         del train
-        dense = functools.partial(nn.Dense, kernel_init=dense_kernel_init(self.kernel_stddev))
+        kernel_init = dense_kernel_init(self.kernel_stddev)
+        dense = functools.partial(nn.Dense, kernel_init=kernel_init)
         nonlinearity = activation(self.activation)
-        h = flatten(x)
-        for i, size in enumerate(self.hidden):
-            h = nonlinearity(dense(size, name=f"hidden_{i}")(h))
-        return split_gaussian(dense(2 * self.latent_dim, name="gaussian")(h))
+        sizes = (*self.hidden, 2 * self.latent_dim)
+        names = (*(f"hidden_{i}" for i in range(len(self.hidden))), "gaussian")
+        h = ConditionedDense(sizes[0], kernel_init, name=names[0])(flatten(x), condition)
+        for size, name in zip(sizes[1:], names[1:], strict=True):
+            h = dense(size, name=name)(nonlinearity(h))
+        return split_gaussian(h)
