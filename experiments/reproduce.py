@@ -4,7 +4,10 @@ Every arm of the study is trained over several seeds with `experiments.train`, s
 `experiments.evaluate` (the project's own classifier, trained first if missing), and printed as
 Markdown beside the paper's figure (mean ± std over seeds). Arms that choose a hyperparameter
 (AA-VAE's temperature) first train one run per value on the training split minus a held-out
-validation share and keep the best by the study's metric on that validation data.
+validation share and keep the best by the study's metric on that validation data. Baselines
+that overfit (the SVAE study's classifier on its labels alone) are stopped early: each run
+scores evenly spaced checkpoints on that validation data and reports the best one's test score
+(experiments.studies.early_stopping).
 
 The study is resumable: each run is a workdir, a finished run (its eval file written) is
 skipped, a run scored at fewer steps than asked for (a study lengthened, or `--steps` raised)

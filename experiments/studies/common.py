@@ -1,10 +1,13 @@
-"""What the study modules share (`runner`, `sweep`, `trajectory`): a value as its command-line
-text, a label as a folder name, a metric's value in an eval report, mean ± std over seeds and
-the number format of the reports. A leaf: it imports no other study module."""
+"""What the study modules share (`runner`, `sweep`, `trajectory`, `early_stopping`): a value
+as its command-line text, a label as a folder name, whether an eval report is complete, a
+metric's value in it, mean ± std over seeds and the number format of the reports. A leaf: it
+imports no other study module."""
 
 from __future__ import annotations
 
+import json
 import math
+import os
 
 
 def flag_value(value) -> str:
@@ -65,3 +68,14 @@ def fmt(value, digits=4) -> str:
         if value is None or (isinstance(value, float) and math.isnan(value))
         else f"{value:.{digits}g}"
     )
+
+
+def complete_report(path: str, metric_names) -> dict | None:
+    """The eval report at `path` if it exists and holds every metric of `metric_names`, each
+    scored or not applicable; else None."""
+    if not os.path.exists(path):
+        return None
+    with open(path) as f:
+        report = json.load(f)
+    done = set(report.get("metrics", {})) | set(report.get("not_applicable", []))
+    return report if all(name in done for name in metric_names) else None

@@ -12,8 +12,9 @@ import subprocess
 import sys
 import time
 
-from experiments.studies import sweep
+from experiments.studies import early_stopping, sweep
 from experiments.studies.common import (
+    complete_report,
     flag_value,
     fmt,
     mean_std,
@@ -124,13 +125,9 @@ class Runner:
             )
         return None
 
-    def evaluate(self, workdir: str, seed: int, split: str, classifier, metrics=None, steps=None):
-        """Evaluates a trained run on `split` by `metrics` ((metric, key) pairs; default the
-        study's), unless its report holds them (at `steps`, if given); returns the report (None
-        if it failed)."""
-        report = self.saved_report(workdir, split, metrics, steps)
-        if report is not None:
-            return report
+    def evaluate_args(self, workdir: str, seed: int, split: str, classifier, metrics=None):
+        """The `experiments.evaluate` flags that score a run on `split` by `metrics` ((metric,
+        key) pairs; default the study's) at this scale."""
         names = self._metric_names(metrics)
         eval_args = [
             f"--workdir={workdir}",
@@ -144,22 +141,21 @@ class Runner:
             eval_args.append(f"--classifier={classifier}")
         if len(names) > 1:  # an extra metric may not apply to every arm (the GAN's rmse)
             eval_args.append("--skip_inapplicable")
+        return eval_args
+
+    def evaluate(self, workdir: str, seed: int, split: str, classifier, metrics=None, steps=None):
+        """Evaluates a trained run on `split` by `metrics` ((metric, key) pairs; default the
+        study's), unless its report holds them (at `steps`, if given); returns the report (None
+        if it failed)."""
+        report = self.saved_report(workdir, split, metrics, steps)
+        if report is not None:
+            return report
+        eval_args = self.evaluate_args(workdir, seed, split, classifier, metrics)
         log = os.path.join(workdir, "run.log")
         if not self.command("experiments.evaluate", eval_args, log) or self.dry_run:
             return None
         with open(os.path.join(workdir, eval_report_name(split))) as f:
             return json.load(f)
-
-
-def complete_report(path: str, metric_names) -> dict | None:
-    """The eval report at `path` if it exists and holds every metric of `metric_names`, each
-    scored or not applicable; else None."""
-    if not os.path.exists(path):
-        return None
-    with open(path) as f:
-        report = json.load(f)
-    done = set(report.get("metrics", {})) | set(report.get("not_applicable", []))
-    return report if all(name in done for name in metric_names) else None
 
 
 def report_markdown(study, scale_name, scale, rows, seconds) -> str:
@@ -292,7 +288,13 @@ def run_study(
             reuse[0] = os.path.join(arm_dir, f"select_{arm.select.field}_{flag_value(best)}")
         for seed in range(scale.seeds):
             workdir = reuse.get(seed, os.path.join(arm_dir, f"seed{seed}"))
-            report = runner.score(workdir, arm, config, seed, "test", classifier)
+            if arm.early_stopping:
+                report, step = early_stopping.score(runner, workdir, arm, config, seed, classifier)
+                row.setdefault("stopped_at", []).append(step)
+                stopped = ", ".join("-" if s is None else str(s) for s in row["stopped_at"])
+                row["chosen"] = f"best validation step {stopped}"
+            else:
+                report = runner.score(workdir, arm, config, seed, "test", classifier)
             row["values"].append(report_value(report, metric, key))
             row["seeds"].append(seed)
             row.setdefault("workdirs", []).append(os.path.relpath(workdir, study_dir))

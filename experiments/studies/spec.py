@@ -94,6 +94,11 @@ class Arm:
         the full MNIST's 50,000 training digits, where mnist5k takes 1%).
       scale_run: {scale name: overrides of `run` at that scale} (the `train_fraction` that
         gives the paper's 600 training digits at the full scale).
+      early_stopping: k > 0: each run keeps k evenly spaced checkpoints (every steps // k
+        steps), scores them on the validation split by the study's metric, and reports on test
+        the best of them (experiments.studies.early_stopping): a baseline that overfits,
+        compared at its best without looking at test data; 0: the last step. Needs the
+        study's validation share; not with `select` or `sweep`.
     """
 
     label: str
@@ -105,10 +110,15 @@ class Arm:
     sweep: Sweep | Mapping[str, Sweep] | None = None
     scale_config: Mapping[str, Mapping[str, Any]] = dataclasses.field(default_factory=dict)
     scale_run: Mapping[str, Mapping[str, Any]] = dataclasses.field(default_factory=dict)
+    early_stopping: int = 0
 
     def __post_init__(self):
         if self.select is not None and self.sweep is not None:
             raise ValueError(f"arm {self.label!r}: a Selection or a Sweep, not both")
+        if self.early_stopping < 0:
+            raise ValueError(f"arm {self.label!r}: early_stopping must be >= 0")
+        if self.early_stopping and (self.select is not None or self.sweep is not None):
+            raise ValueError(f"arm {self.label!r}: early stopping with a Selection or a Sweep")
 
     def at_scale(self, scale: str) -> Arm:
         """The arm as it runs at scale `scale`: its `config` and `run` with that scale's

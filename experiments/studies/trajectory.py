@@ -25,8 +25,14 @@ import os
 import shutil
 
 from experiments.studies import runner as study_runner
-from experiments.studies.common import fmt, mean_std, metric_name, report_value, slug
-from experiments.studies.runner import complete_report
+from experiments.studies.common import (
+    complete_report,
+    fmt,
+    mean_std,
+    metric_name,
+    report_value,
+    slug,
+)
 from unigen_jax.errors import UserInputError
 from unigen_jax.train.workdir import eval_report_name
 
@@ -43,7 +49,8 @@ class TrajectoryRunner(study_runner.Runner):
     """A `Runner` whose runs keep the checkpoints of the scored steps and score each of them."""
 
     def score(self, workdir, arm, config, seed, split, classifier):
-        every = checkpoint_period(self.scale)
+        # Also every checkpoint the arm keeps itself (an early-stopped arm's).
+        every = math.gcd(checkpoint_period(self.scale), arm.run.get("checkpoint_every", 0))
         kept = {"checkpoint_every": every, "keep_checkpoints_every": every}
         self._workdir, self._split = workdir, split
         arm = dataclasses.replace(arm, run={**arm.run, **kept})
@@ -51,8 +58,9 @@ class TrajectoryRunner(study_runner.Runner):
 
     def command(self, module: str, args: list[str], log_path: str) -> bool:
         """Runs `module`; `experiments.evaluate` scores the scored steps whose reports are not
-        complete yet (all of them, but for a run resumed or lengthened since it was scored)."""
-        if module != "experiments.evaluate":
+        complete yet (all of them, but for a run resumed or lengthened since it was scored),
+        unless it names its steps itself (an early-stopped arm's validation scores)."""
+        if module != "experiments.evaluate" or any(a.startswith("--step=") for a in args):
             return super().command(module, args, log_path)
         steps = scored_steps(self.scale)
         names = next(a for a in args if a.startswith("--metrics=")).split("=", 1)[1].split(",")
