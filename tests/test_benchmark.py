@@ -58,8 +58,8 @@ def test_unknown_config_is_one_line():
     assert result.returncode == 2
     assert result.stderr.strip().splitlines() == [
         "error: unknown config 'nope'; choose from: dcgan28, dcgan32, vae, mlp_gan, cgan28, "
-        "iwgan28, cvae, aavae, wgan_gp28, infogan28, vaegan28, alpha_gan28, ali28, svae28, "
-        "asvae28"
+        "iwgan28, cvae, aavae, svae_mlp, wgan_gp28, infogan28, vaegan28, alpha_gan28, ali28, "
+        "svae28, asvae28"
     ]
 
 
