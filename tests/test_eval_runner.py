@@ -1,5 +1,6 @@
 """Classifiers and experiments.evaluate end to end: eval.json, the table, one-line errors."""
 
+import dataclasses
 import json
 import os
 import subprocess
@@ -70,6 +71,27 @@ def test_per_channel_classifier_applies_the_digit_classifier_to_each_channel(wor
     single_logits, single_features = trained(digits)
     np.testing.assert_allclose(logits[:, 1], single_logits[2:4], rtol=1e-5, atol=1e-5)
     np.testing.assert_allclose(features[:, 128:256], single_features[2:4], rtol=1e-5, atol=1e-5)
+
+
+def test_real_data_features_classify_each_distinct_image_once_with_the_same_results(workspace):
+    _, trained = workspace
+    per_channel = classifiers.TrainedClassifier(
+        trained.module, trained.params, {**trained.metadata, "per_channel": True}
+    )
+    triples = data.get_source("stacked_mnist", "test").get(np.arange(300))["x"]
+    digits = data.get_source("mnist5k", "test").get(np.arange(50))["x"]
+    for classifier, images in ((per_channel, triples), (trained, np.concatenate([digits] * 2))):
+        calls = []
+        counted = dataclasses.replace(classifier)
+        counted._apply = lambda p, x, f=counted._apply, seen=calls: seen.append(len(x)) or f(p, x)
+        expected = sample_metrics.batched_features(classifier, images)
+        for got, want in zip(counted.features_of_real(images), expected, strict=True):
+            np.testing.assert_array_equal(got, want)
+        # 900 channel images of 300 triples repeat mnist5k's 500 test digits; 100 digits, 50.
+        channels = np.moveaxis(triples, -1, 1).reshape(-1, 28 * 28)
+        distinct = 50 if classifier is trained else len(np.unique(channels, axis=0))
+        assert distinct < 450
+        assert calls == [distinct]
 
 
 def test_inception_score_of_class_ordered_predictions_needs_the_shuffle():

@@ -128,8 +128,12 @@ class Evaluation:
         """The classifier's (logits, features) of "samples", "test" or "reference", computed
         once, by the first metric that needs them (a failure there is that metric's)."""
         if which not in self._features:
-            arrays = {"samples": self.samples, "test": self.test_x, "reference": self.reference}
-            self._features[which] = sample_metrics.batched_features(self.classifier, arrays[which])
+            if which == "samples":
+                extracted = sample_metrics.batched_features(self.classifier, self.samples)
+            else:  # real data, whose images may repeat (stacked MNIST's base digits)
+                real = {"test": self.test_x, "reference": self.reference}[which]
+                extracted = self.classifier.features_of_real(real)
+            self._features[which] = extracted
         return self._features[which]
 
     @property
