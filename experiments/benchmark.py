@@ -22,8 +22,9 @@ the warm-up's rate, so that a fast model is not timed over a few milliseconds), 
 measurement (PyTorch's too) is repeated in `--passes` passes over the model's variants, the
 best pass counting: on a shared machine a neighbour's load can slow one process by 30%. The
 matmul peak is the better of a run before and one after. "First call" is a cold compile (the
-persistent compilation cache is off in the workers) plus one call. Prints a summary and the
-rows as a Markdown table; writes `benchmark.json`. Compare ratios, not absolute figures.
+persistent compilation cache is off in the workers, unless `--cold_compile=false`) plus one
+call. Prints a summary and the rows as a Markdown table; writes `benchmark.json`. Compare
+ratios, not absolute figures.
 """
 
 from __future__ import annotations
@@ -51,6 +52,12 @@ flags.DEFINE_integer("rounds", 3, "timed rounds per measurement; the best round 
 flags.DEFINE_integer("passes", 2, "passes over all measurements; the best pass counts")
 flags.DEFINE_string("output_dir", "runs/benchmark", "where benchmark.json is written")
 flags.DEFINE_bool("torch", True, "also run the PyTorch eager reference when installed")
+flags.DEFINE_bool(
+    "cold_compile",
+    True,
+    "compile each measurement from scratch, so that 'first call' is a cold compile; false "
+    "reads and fills the persistent compilation cache (repeated runs start sooner)",
+)
 flags.DEFINE_string("worker", None, "internal: run one measurement, given as JSON")
 
 # Steps per round and warm-up steps are multiples of this, so that every variant (1, 4 or 10
@@ -254,7 +261,8 @@ def _jax_worker(spec: dict) -> dict:
     from unigen_jax.train.loop import select_streams
     from unigen_jax.train.prefetch import DevicePrefetcher
 
-    jax.config.update("jax_enable_compilation_cache", False)  # first call = a cold compile
+    if spec["cold_compile"]:  # first call = a cold compile
+        jax.config.update("jax_enable_compilation_cache", False)
     config = CONFIGS[spec["config"]]
     devices, fused = spec["devices"], spec["steps_per_call"]
     rounds = spec["rounds"]
@@ -511,6 +519,7 @@ def _run_config(name: str, round_seconds: float, with_torch: bool, scratch: str)
                 "round_seconds": round_seconds,
                 "rounds": FLAGS.rounds,
                 "pipeline": (devices, fused) == default,
+                "cold_compile": FLAGS.cold_compile,
                 "params_path": os.path.join(scratch, f"{name}_{devices}_{fused}.npz"),
             }
             jax_runs[devices, fused].append(_run_worker("jax", spec, devices))

@@ -40,6 +40,7 @@ def test_tiny_benchmark_writes_its_table(tmp_path):
         "--passes=1",
         "--configs=mlp_gan",
         f"--output_dir={tmp_path}",
+        "--cold_compile=false",  # the suite's compilation cache: 4 compiles of 8-11 s each
     )
     assert result.returncode == 0, result.stderr[-2000:]
     with open(tmp_path / "benchmark.json") as f:
