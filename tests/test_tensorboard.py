@@ -3,6 +3,8 @@
 import json
 import os
 import shutil
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -11,6 +13,8 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 from unigen_jax import models
 from unigen_jax.train import tensorboard
 from unigen_jax.train.loop import RunConfig, train
+
+from .helpers import REPO
 
 
 def _tiny(workdir, steps):
@@ -131,3 +135,27 @@ def test_inactive_writer_writes_nothing(tmp_path):
         b.scalars(1, {"step": 1, "loss": 0.5})
         b.images(1, {"samples": str(tmp_path / "missing.png")})
     assert not (tmp_path / "tb").exists()
+
+
+def test_writing_events_leaves_torch_unimported_and_importable(tmp_path):
+    """tensorboardX's package imports torch when installed (1.6 s a training process); the
+    writer hides it while importing what it needs, and a later `import torch` still works."""
+    code = (
+        "import importlib.util, sys\n"
+        "from unigen_jax.train import tensorboard\n"
+        f"with tensorboard.TensorBoardWriter({str(tmp_path)!r}, start_step=0) as writer:\n"
+        "    writer.scalars(1, {'loss': 0.5})\n"
+        "print('torch' in sys.modules)\n"
+        "if importlib.util.find_spec('torch'):\n"
+        "    import torch\n"
+        "    print(torch.ones(3).sum().item())\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.split()[0] == "False"
+    assert result.stdout.split()[1:] in ([], ["3.0"])
+    (events,) = os.listdir(tmp_path)
+    *_, (_, event) = tensorboard.read_records(str(tmp_path / events))  # after the file version
+    assert event.step == 1 and event.summary.value[0].simple_value == 0.5

@@ -21,11 +21,14 @@ until it is restarted. A record cut short by a killed process is dropped the sam
 
 from __future__ import annotations
 
+import functools
 import io
 import json
 import os
 import struct
+import sys
 import time
+import types
 
 from PIL import Image
 
@@ -33,6 +36,30 @@ SUBDIR = "tensorboard"
 CONFIG_TAG = "config"
 _HEADER = struct.Struct("<QI")  # a record: length, masked CRC of the length, data, CRC of data
 _FOOTER_BYTES = 4
+
+
+@functools.cache
+def _tensorboardx() -> types.SimpleNamespace:
+    """The parts of tensorboardX this module uses, imported without PyTorch.
+
+    tensorboardX's package imports its `SummaryWriter`, which imports torch when it is installed
+    (`make test` installs it for the benchmarks): 1.6 of 1.8 s, paid by every training process
+    on the 2-core CPU. The record writer and the protocol buffers need none of it, so torch is
+    hidden while they are imported (unless this process already imported it).
+    """
+    hide = "torch" not in sys.modules
+    if hide:
+        sys.modules["torch"] = None  # `import torch` raises ImportError, which tensorboardX allows
+    try:
+        from tensorboardX.event_file_writer import EventsWriter
+        from tensorboardX.proto import event_pb2, summary_pb2
+        from tensorboardX.summary import text
+    finally:
+        if hide and sys.modules.get("torch", ...) is None:
+            del sys.modules["torch"]
+    return types.SimpleNamespace(
+        EventsWriter=EventsWriter, event_pb2=event_pb2, summary_pb2=summary_pb2, text=text
+    )
 
 
 class TensorBoardWriter:
@@ -59,35 +86,32 @@ class TensorBoardWriter:
 
     def _write(self, step: int, values: list) -> None:
         """One event of `values` (`Summary.Value`s) at `step`, on disk when this returns."""
-        from tensorboardX.event_file_writer import EventsWriter
-        from tensorboardX.proto import event_pb2, summary_pb2
-
+        tbx = _tensorboardx()
         if self._file is None:
             os.makedirs(self.logdir, exist_ok=True)
             # Named by the second and host, as TensorBoard expects, and by this session: a
             # resume within the same second must not overwrite the events of the one before.
-            self._file = EventsWriter(
+            self._file = tbx.EventsWriter(
                 os.path.join(self.logdir, "events"), f".{os.getpid()}.{time.time_ns()}"
             )
-        summary = summary_pb2.Summary(value=values)
-        self._file.write_event(event_pb2.Event(wall_time=time.time(), step=step, summary=summary))
+        summary = tbx.summary_pb2.Summary(value=values)
+        event = tbx.event_pb2.Event(wall_time=time.time(), step=step, summary=summary)
+        self._file.write_event(event)
         self._file.flush()
 
     def config(self, resolved: dict) -> None:
         """The resolved configuration as text (JSON, shown as a code block)."""
         if not self._active:
             return
-        from tensorboardX.summary import text
-
         lines = json.dumps(resolved, indent=2, sort_keys=True).splitlines()
         block = "\n".join("    " + line for line in lines)  # a Markdown code block
-        self._write(self._start_step, list(text(CONFIG_TAG, block).value))
+        self._write(self._start_step, list(_tensorboardx().text(CONFIG_TAG, block).value))
 
     def scalars(self, step: int, metrics: dict) -> None:
         """Every value of a `metrics.jsonl` row (its "step" key is the step)."""
         if not self._active:
             return
-        from tensorboardX.proto.summary_pb2 import Summary
+        Summary = _tensorboardx().summary_pb2.Summary  # noqa: N806 (the protocol buffer's name)
 
         values = [
             Summary.Value(tag=name, simple_value=float(value))
@@ -100,7 +124,7 @@ class TensorBoardWriter:
         """PNG files as images, by tag (`{"samples": path, ...}`), their bytes as they are."""
         if not self._active:
             return
-        from tensorboardX.proto.summary_pb2 import Summary
+        Summary = _tensorboardx().summary_pb2.Summary  # noqa: N806 (the protocol buffer's name)
 
         values = []
         for tag, path in paths.items():
@@ -136,7 +160,8 @@ def read_records(path: str):
     Stops at the first record that is cut short or does not parse (a killed writer's last).
     """
     from google.protobuf.message import DecodeError
-    from tensorboardX.proto import event_pb2
+
+    event_pb2 = _tensorboardx().event_pb2
 
     with open(path, "rb") as f:
         contents = f.read()
