@@ -35,62 +35,87 @@ def _assert_one_line_error(result, message):
 GAN_FIELDS = "it has: loss, latent_dim, architecture"
 
 
-@pytest.mark.parametrize(
-    "args, message",
-    [
-        (["--model=nope"], "unknown model 'nope'"),
-        (["--dataset=nope"], "unknown dataset 'nope'"),
-        (["--steps=0"], "--steps must be positive"),
-        (["--steps=abc"], "flag --steps=abc: invalid literal for int()"),
-        (["--stpes=3"], "unknown flag --stpes; did you mean --steps?"),
-        (["--batch_size=-4"], "--batch_size must be positive"),
-        (["--batch_size=7", "--cpu_devices=2"], "not divisible by the 2 devices"),
-        (["--config.latent_dim=abc"], "--config.latent_dim='abc': not a valid int"),
-        (["--config.hidden_sizes=64,x"], "not a valid tuple[int, ...] (comma-separated, e.g."),
-        (["--config.latent_dim"], "--config.latent_dim needs a value"),
-        (["--config.beta=4"], f"model 'gan' has no hyperparameter 'beta'; {GAN_FIELDS}"),
-        (["--config.latnt_dim=4"], "did you mean 'latent_dim'?"),
-        (["--latent_dim=2"], "--latent_dim is a model hyperparameter: write --config.latent_dim=2"),
-        (["--model=vae", "--beta=4"], "write --config.beta=4"),
-        (["--config.loss=nope"], "unknown loss 'nope'"),
-        (["--config.latent_dim=0"], "--config.latent_dim must be > 0"),
-        (["--config.loss=hinge", "--config.label_smoothing=0.1"], "not --config.loss=hinge"),
-        (["--model=vae", "--config.likelihood=bernoulli", "--dataset=ring8"], "in [0, 1]"),
-        (["--config=MISSING/config.py"], "no such file; give a Python file whose get_config()"),
-        (["--config=help"], "--list_config lists the model's hyperparameters"),
-        (["--dataset=cifar10", "--data_dir=MISSING"], "'cifar10' is not prepared"),
-        (["stray"], "unexpected arguments ['stray']"),
-    ],
-)
-def test_bad_input_is_one_line_and_a_nonzero_exit(tmp_path, args, message):
-    workdir = tmp_path / "run"
-    args = [a.replace("MISSING", str(tmp_path / "tfds")) for a in args]
-    result = _train(f"--workdir={workdir}", "--steps=5", *args)
-    _assert_one_line_error(result, message)
-    assert not workdir.exists()
-    assert not (tmp_path / "tfds").exists()
+BAD_FLAGS = [
+    (["--model=nope"], "unknown model 'nope'"),
+    (["--dataset=nope"], "unknown dataset 'nope'"),
+    (["--steps=0"], "--steps must be positive"),
+    (["--steps=abc"], "flag --steps=abc: invalid literal for int()"),
+    (["--stpes=3"], "unknown flag --stpes; did you mean --steps?"),
+    (["--batch_size=-4"], "--batch_size must be positive"),
+    (["--batch_size=7", "--cpu_devices=2"], "not divisible by the 2 devices"),
+    (["--config.latent_dim=abc"], "--config.latent_dim='abc': not a valid int"),
+    (["--config.hidden_sizes=64,x"], "not a valid tuple[int, ...] (comma-separated, e.g."),
+    (["--config.latent_dim"], "--config.latent_dim needs a value"),
+    (["--config.beta=4"], f"model 'gan' has no hyperparameter 'beta'; {GAN_FIELDS}"),
+    (["--config.latnt_dim=4"], "did you mean 'latent_dim'?"),
+    (["--latent_dim=2"], "--latent_dim is a model hyperparameter: write --config.latent_dim=2"),
+    (["--model=vae", "--beta=4"], "write --config.beta=4"),
+    (["--config.loss=nope"], "unknown loss 'nope'"),
+    (["--config.latent_dim=0"], "--config.latent_dim must be > 0"),
+    (["--config.loss=hinge", "--config.label_smoothing=0.1"], "not --config.loss=hinge"),
+    (["--model=vae", "--config.likelihood=bernoulli", "--dataset=ring8"], "in [0, 1]"),
+    (["--config=MISSING/config.py"], "no such file; give a Python file whose get_config()"),
+    (["--config=help"], "--list_config lists the model's hyperparameters"),
+    (["--dataset=cifar10", "--data_dir=MISSING"], "'cifar10' is not prepared"),
+    (["stray"], "unexpected arguments ['stray']"),
+]
+BAD_CONFIG_FILES = [
+    ("def get_config(:\n", "failed: SyntaxError"),
+    ("x = 1\n", "defines no get_config() function"),
+    ("def get_config():\n    raise KeyError('x')\n", "failed: KeyError: 'x'"),
+    ("def get_config():\n    return [2]\n", "get_config() returned a list, not a dict"),
+    ("def get_config():\n    return {'beta': 2}\n", "sets beta: model 'gan' has no hyper"),
+    ("def get_config():\n    return {'latent_dim': 2.5}\n", "sets latent_dim=2.5: not a"),
+    ("def get_config():\n    return {'hidden_sizes': 8}\n", "sets hidden_sizes=8: not a"),
+]
 
 
-@pytest.mark.parametrize(
-    "source, message",
-    [
-        ("def get_config(:\n", "failed: SyntaxError"),
-        ("x = 1\n", "defines no get_config() function"),
-        ("def get_config():\n    raise KeyError('x')\n", "failed: KeyError: 'x'"),
-        ("def get_config():\n    return [2]\n", "get_config() returned a list, not a dict"),
-        ("def get_config():\n    return {'beta': 2}\n", "sets beta: model 'gan' has no hyper"),
-        ("def get_config():\n    return {'latent_dim': 2.5}\n", "sets latent_dim=2.5: not a"),
-        ("def get_config():\n    return {'hidden_sizes': 8}\n", "sets hidden_sizes=8: not a"),
-    ],
-)
-def test_a_bad_config_file_is_one_line_and_a_nonzero_exit(tmp_path, source, message):
-    config = tmp_path / "config.py"
-    config.write_text(source)
-    workdir = tmp_path / "run"
-    result = _train(f"--workdir={workdir}", f"--config={config}", "--steps=5")
-    _assert_one_line_error(result, message)
-    assert not workdir.exists()
-    assert sorted(os.listdir(tmp_path)) == ["config.py"]  # no __pycache__ beside it either
+@pytest.fixture(scope="module")
+def bad_input(tmp_path_factory):
+    """Every bad-input command, run once for the module in forks of one process that imported
+    experiments.train (tests/forked_commands.py): what each case printed and left on disk."""
+    root = tmp_path_factory.mktemp("bad_input")
+    commands = []
+    for i, (args, _) in enumerate(BAD_FLAGS):
+        (root / f"flags{i}").mkdir()
+        missing = str(root / f"flags{i}" / "tfds")
+        args = [a.replace("MISSING", missing) for a in args]
+        commands.append([f"--workdir={root / f'flags{i}' / 'run'}", "--steps=5", *args])
+    for i, (source, _) in enumerate(BAD_CONFIG_FILES):
+        (root / f"file{i}").mkdir()
+        config = root / f"file{i}" / "config.py"
+        config.write_text(source)
+        commands.append(
+            [f"--workdir={root / f'file{i}' / 'run'}", f"--config={config}", "--steps=5"]
+        )
+    result = subprocess.run(
+        [sys.executable, "-m", "tests.forked_commands"],
+        cwd=REPO,
+        input=json.dumps(commands),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    results = [
+        subprocess.CompletedProcess(c, **r)
+        for c, r in zip(commands, json.loads(result.stdout), strict=True)
+    ]
+    return root, results
+
+
+@pytest.mark.parametrize("case", range(len(BAD_FLAGS)), ids=[m for _, m in BAD_FLAGS])
+def test_bad_input_is_one_line_and_a_nonzero_exit(bad_input, case):
+    root, results = bad_input
+    _assert_one_line_error(results[case], BAD_FLAGS[case][1])
+    assert os.listdir(root / f"flags{case}") == []  # no workdir, no TFDS folder
+
+
+@pytest.mark.parametrize("case", range(len(BAD_CONFIG_FILES)), ids=[m for _, m in BAD_CONFIG_FILES])
+def test_a_bad_config_file_is_one_line_and_a_nonzero_exit(bad_input, case):
+    root, results = bad_input
+    _assert_one_line_error(results[len(BAD_FLAGS) + case], BAD_CONFIG_FILES[case][1])
+    assert os.listdir(root / f"file{case}") == ["config.py"]  # no __pycache__ beside it either
 
 
 def test_config_file_then_config_flags_set_the_model_hyperparameters(tmp_path):
