@@ -1,33 +1,33 @@
-"""Runs many `experiments.train` commands in one process: `python -m tests.forked_commands`
-reads a JSON list of argument lists on stdin and prints, as JSON, each command's exit status,
-stdout and stderr.
+"""Runs many commands of one module in one process: `python -m tests.forked_commands` reads
+`{"module": "experiments.train", "commands": [[ARG, ...], ...]}` as JSON on stdin and prints,
+as JSON, each command's exit status, stdout and stderr.
 
-The commands are forks of this process after it has imported experiments.train (1.3 s of
-imports on the 2-core CPU, paid once instead of once a command); each child runs what
-`python -m experiments.train ARGS` runs after its imports, `_cli.run(main, ...)`, with its own
-stdout and stderr. No JAX backend has started before the fork. tests/test_cli.py runs its
-bad-input cases through it.
+Each command is a fork of this process after it has imported the libraries the commands
+import (JAX, Flax, the engine, the evaluation: 1.3 s on the 2-core CPU, paid once instead of
+once a command), which then runs the module as `python -m MODULE ARGS` does (`runpy`, as
+`__main__`), with its own stdout and stderr. No JAX backend has started before the fork.
+tests/test_cli.py and tests/test_eval_runner.py run their bad-input cases through it.
 """
 
 import json
 import os
+import runpy
 import sys
 import tempfile
 
+# What every command imports before its own module's code; not the modules themselves, whose
+# absl flags each child defines afresh.
+PRELOADED = ("experiments._cli", "unigen_jax.train.loop", "unigen_jax.eval.runner")
 
-def _run_in_child(args: list[str], out_path: str, err_path: str) -> None:
-    """In a forked child: the command with stdout and stderr in files; never returns."""
-    # Imported here, not at the top: pytest's doctest collection imports this file, and
-    # experiments.train's absl flags must stay out of pytest's process.
-    from experiments import _cli
-    from experiments import train as train_command
 
+def _run_in_child(module: str, args: list[str], out_path: str, err_path: str) -> None:
+    """In a forked child: `python -m module args`, stdout and stderr in files; never returns."""
     code = 1
     try:
         for fd, path in ((1, out_path), (2, err_path)):
             os.dup2(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC), fd)
-        sys.argv = ["experiments/train.py", *args]
-        _cli.run(train_command.main, flags_parser=_cli.parse_flags_keeping_config)
+        sys.argv = [module, *args]
+        runpy.run_module(module, run_name="__main__", alter_sys=True)
         code = 0
     except SystemExit as exit_:
         code = exit_.code if isinstance(exit_.code, int) else (0 if exit_.code is None else 1)
@@ -41,9 +41,12 @@ def _run_in_child(args: list[str], out_path: str, err_path: str) -> None:
         os._exit(code)
 
 
-def run_all(commands: list[list[str]]) -> list[dict]:
-    from experiments import train  # noqa: F401 (imported once, before the forks)
+def run_all(module: str, commands: list[list[str]]) -> list[dict]:
+    """Each command's {"returncode", "stdout", "stderr"}, in order."""
+    import importlib
 
+    for name in PRELOADED:  # here, not at the top: pytest's doctest collection imports this
+        importlib.import_module(name)
     results = []
     with tempfile.TemporaryDirectory() as scratch:
         for i, args in enumerate(commands):
@@ -51,7 +54,7 @@ def run_all(commands: list[list[str]]) -> list[dict]:
             sys.stdout.flush()
             pid = os.fork()
             if pid == 0:
-                _run_in_child(args, out, err)
+                _run_in_child(module, args, out, err)
             _, status = os.waitpid(pid, 0)
             with open(out) as f_out, open(err) as f_err:
                 results.append(
@@ -65,4 +68,5 @@ def run_all(commands: list[list[str]]) -> list[dict]:
 
 
 if __name__ == "__main__":
-    print(json.dumps(run_all(json.load(sys.stdin))))
+    request = json.load(sys.stdin)
+    print(json.dumps(run_all(request["module"], request["commands"])))

@@ -1,5 +1,6 @@
 """Small set-ups several test modules share."""
 
+import json
 import os
 import subprocess
 import sys
@@ -34,6 +35,26 @@ def run_command(module: str, *args: str, env=None, timeout: int = 300):
         text=True,
         timeout=timeout,
     )
+
+
+def run_commands(module: str, commands: list[list[str]], *, env=None, timeout: int = 300):
+    """`python -m MODULE ARGS` for each ARGS of `commands`, as forks of one process that
+    imported their libraries once (tests/forked_commands.py): a CompletedProcess each."""
+    result = subprocess.run(
+        [sys.executable, "-m", "tests.forked_commands"],
+        cwd=REPO,
+        env=env,
+        input=json.dumps({"module": module, "commands": commands}),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    outputs = json.loads(result.stdout)
+    return [
+        subprocess.CompletedProcess([module, *args], **output)
+        for args, output in zip(commands, outputs, strict=True)
+    ]
 
 
 def _env_without_xla_flag(prefix: str) -> dict[str, str]:

@@ -9,7 +9,7 @@ import typing
 
 import pytest
 
-from .helpers import one_device_env
+from .helpers import one_device_env, run_commands
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -88,19 +88,7 @@ def bad_input(tmp_path_factory):
         commands.append(
             [f"--workdir={root / f'file{i}' / 'run'}", f"--config={config}", "--steps=5"]
         )
-    result = subprocess.run(
-        [sys.executable, "-m", "tests.forked_commands"],
-        cwd=REPO,
-        input=json.dumps(commands),
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
-    results = [
-        subprocess.CompletedProcess(c, **r)
-        for c, r in zip(commands, json.loads(result.stdout), strict=True)
-    ]
+    results = run_commands("experiments.train", commands)
     return root, results
 
 

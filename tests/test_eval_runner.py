@@ -15,7 +15,7 @@ from unigen_jax.eval import classifier as classifiers
 from unigen_jax.eval import sample_metrics
 from unigen_jax.train.loop import RunConfig, train
 
-from .helpers import REPO, optimised_env, run_command, saved_classifier
+from .helpers import REPO, optimised_env, run_command, run_commands, saved_classifier
 
 # Every kind of run experiments.evaluate supports: (model, dataset) by workdir name.
 RUNS = {
@@ -181,26 +181,36 @@ def test_a_failing_metric_keeps_the_others_and_ends_in_one_line(workspace):
     assert "injected failure" in report["failed"]["diversity"]["traceback"]
 
 
-@pytest.mark.parametrize(
-    "make_args, message",
-    [
-        (lambda root: [f"--workdir={root / 'empty'}"], "no training run"),
-        (lambda root: [f"--workdir={root / 'gan'}", "--metrics=nll"], "needs a model with an"),
-        (  # without --classifier the cached one is used, trained first: not for 0 steps
-            lambda root: [f"--workdir={root / 'gan'}", "--classifier_steps=0"],
-            "--classifier_steps must be positive",
-        ),
-        (
-            lambda root: [f"--workdir={root / 'gan'}", f"--classifier={root / 'nothing'}"],
-            "no classifier in",
-        ),
-        (lambda root: [f"--workdir={root / 'gan'}", "--num_samples=0"], "must be positive"),
-    ],
-)
-def test_evaluate_bad_input_is_one_line(workspace, make_args, message):
+EVALUATE_BAD_INPUT = [
+    (lambda root: [f"--workdir={root / 'empty'}"], "no training run"),
+    (lambda root: [f"--workdir={root / 'gan'}", "--metrics=nll"], "needs a model with an"),
+    (  # without --classifier the cached one is used, trained first: not for 0 steps
+        lambda root: [f"--workdir={root / 'gan'}", "--classifier_steps=0"],
+        "--classifier_steps must be positive",
+    ),
+    (
+        lambda root: [f"--workdir={root / 'gan'}", f"--classifier={root / 'nothing'}"],
+        "no classifier in",
+    ),
+    (lambda root: [f"--workdir={root / 'gan'}", "--num_samples=0"], "must be positive"),
+]
+
+
+@pytest.fixture(scope="module")
+def evaluate_bad_input(workspace):
+    """The bad-input commands of experiments.evaluate, run once (tests/forked_commands.py)."""
     root, _ = workspace
     (root / "empty").mkdir(exist_ok=True)
-    result = _evaluate(*make_args(root))
+    commands = [make_args(root) for make_args, _ in EVALUATE_BAD_INPUT]
+    return root, run_commands("experiments.evaluate", commands, env=optimised_env())
+
+
+@pytest.mark.parametrize(
+    "case", range(len(EVALUATE_BAD_INPUT)), ids=[m for _, m in EVALUATE_BAD_INPUT]
+)
+def test_evaluate_bad_input_is_one_line(evaluate_bad_input, case):
+    root, results = evaluate_bad_input
+    result, message = results[case], EVALUATE_BAD_INPUT[case][1]
     assert result.returncode == 2, result.stderr[-2000:]
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and message in lines[0], result.stderr
@@ -222,22 +232,35 @@ def test_stacked_mnist_classifier_trains_on_each_channels_digit():
     assert logits.shape == (4, 3, 10) and features.shape == (4, 3 * 128)
 
 
+TRAIN_CLASSIFIER_BAD_INPUT = [
+    (["--dataset=nope"], "unknown dataset 'nope'"),
+    (["--dataset=ring8"], "no image labels"),
+    (["--steps=0"], "--steps must be positive"),
+    ([], "--workdir is required"),
+]
+
+
+@pytest.fixture(scope="module")
+def train_classifier_bad_input(tmp_path_factory):
+    """The bad-input commands of experiments.train_classifier, run once, workdir c{case}."""
+    root = tmp_path_factory.mktemp("train_classifier")
+    commands = [
+        ([f"--workdir={root / f'c{case}'}"] if args else []) + args
+        for case, (args, _) in enumerate(TRAIN_CLASSIFIER_BAD_INPUT)
+    ]
+    return root, run_commands("experiments.train_classifier", commands)
+
+
 @pytest.mark.parametrize(
-    "args, message",
-    [
-        (["--dataset=nope"], "unknown dataset 'nope'"),
-        (["--dataset=ring8"], "no image labels"),
-        (["--steps=0"], "--steps must be positive"),
-        ([], "--workdir is required"),
-    ],
+    "case", range(len(TRAIN_CLASSIFIER_BAD_INPUT)), ids=[m for _, m in TRAIN_CLASSIFIER_BAD_INPUT]
 )
-def test_train_classifier_bad_input_is_one_line(tmp_path, args, message):
-    workdir = [f"--workdir={tmp_path / 'c'}"] if args != [] else []
-    result = run_command("experiments.train_classifier", *workdir, *args, timeout=120)
+def test_train_classifier_bad_input_is_one_line(train_classifier_bad_input, case):
+    root, results = train_classifier_bad_input
+    result, message = results[case], TRAIN_CLASSIFIER_BAD_INPUT[case][1]
     assert result.returncode == 2
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and message in lines[0], result.stderr
-    assert not (tmp_path / "c").exists()
+    assert os.listdir(root) == []
 
 
 def test_skip_inapplicable_drops_what_does_not_apply_and_says_so(workspace):
