@@ -38,21 +38,21 @@ jax.config.update(
 )
 
 # The test files that take longest, longest first (seconds of test time, warm, 2 cores,
-# 2026-12-02, `make test`). `make test` hands whole files to its 2 workers in collection order
-# (--dist loadfile --no-loadscope-reorder), so these go out first and the short files even
-# out the end; xdist's own order (most tests first) left a 57-second file for last, and one
-# worker idle for about 2 minutes.
+# 2026-12-03, `make test`: 7m01s in all). `make test` hands whole files to its 2 workers in
+# collection order (--dist loadfile --no-loadscope-reorder), so these go out first and the
+# short files even out the end; xdist's own order (most tests first) left a 57-second file for
+# last, and one worker idle for about 2 minutes.
 SLOWEST_FILES = (
-    "tests/test_contract.py",  # 251
-    "tests/test_eval_runner.py",  # 156
-    "tests/test_cli.py",  # 69
-    "tests/test_multihost.py",  # 64
-    "tests/test_benchmark.py",  # 49
-    "tests/test_faults.py",  # 37
-    "tests/test_reproduce.py",  # 30
-    "tests/test_study_scales.py",  # 29
-    "tests/test_notebook.py",  # 24
-    "tests/test_train_step.py",  # 21
+    "tests/test_contract.py",  # 195
+    "tests/test_eval_runner.py",  # 98
+    "tests/test_multihost.py",  # 41
+    "tests/test_study_scales.py",  # 40
+    "tests/test_benchmark.py",  # 39
+    "tests/test_faults.py",  # 39
+    "tests/test_cli.py",  # 29
+    "tests/test_train_step.py",  # 29
+    "tests/test_reproduce.py",  # 24
+    "tests/test_loop.py",  # 22
 )
 
 
