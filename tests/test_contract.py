@@ -5,9 +5,11 @@ which have labels):
 - one step runs, and each phase changes only the networks it trains (or writes);
 - 1 and 2 devices agree within float tolerance;
 - no recompilation after the first step;
-- an interrupted and resumed run is bit-identical to an uninterrupted one;
+- a run resumed from its step-1 checkpoint is bit-identical to the uninterrupted one;
 - a sample grid is written (by a model that generates), and the evaluation of the run
-  computes every metric that applies (but the critic, which is the same for every model).
+  computes every metric that applies, but those that read nothing of the model beyond its
+  samples (the critic, FID, KID, diversity: the same code for every model once the samples
+  are drawn, which the inception score checks).
 
 A new model is covered by registering it; a new phase-changing option by adding it to OPTIONS.
 An option runs the phase, device and recompilation checks, which its phases change; the resume
