@@ -186,7 +186,7 @@ def train_classifier(
         if not per_channel:
             return examples["x"], examples["label"]
         x, y = _split_channels(examples["x"], examples["label"])
-        picked = 3 * np.arange(len(rows)) + rows % 3
+        picked = channels * np.arange(len(rows)) + rows % channels
         return x[picked], y[picked]
 
     module = ConvClassifier(num_classes=num_classes)
