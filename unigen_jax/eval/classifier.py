@@ -71,12 +71,21 @@ def shuffled(array, seed: int = 0):
     return array[np.random.default_rng(seed).permutation(len(array))]
 
 
+def _channel_images(x):
+    """[n, H, W, C] -> [C n, H, W, 1]: channel c of example i becomes image C i + c."""
+    n, h, w, c = x.shape
+    return np.moveaxis(x, -1, 1).reshape(n * c, h, w, 1)
+
+
+def _channel_digits(labels):
+    """stacked_mnist's labels 100 d0 + 10 d1 + d2 [n] -> the digits, in _channel_images' order."""
+    digits = np.stack([labels // 100, labels // 10 % 10, labels % 10], axis=1).reshape(-1)
+    return digits.astype(np.int32)
+
+
 def _split_channels(x, labels):
     """stacked_mnist: [n, H, W, 3] with labels 100 d0 + 10 d1 + d2 -> [3n, H, W, 1], digits."""
-    n, h, w, c = x.shape
-    channels = np.moveaxis(x, -1, 1).reshape(n * c, h, w, 1)
-    digits = np.stack([labels // 100, labels // 10 % 10, labels % 10], axis=1).reshape(-1)
-    return channels, digits.astype(np.int32)
+    return _channel_images(x), _channel_digits(labels)
 
 
 def _random_shift(key, images):
@@ -109,15 +118,9 @@ class TrainedClassifier:
     def __call__(self, images):
         images = np.asarray(images, np.float32)
         if self.per_channel:
-            n = images.shape[0]
-            logits, features = self._apply(
-                self.params,
-                np.moveaxis(images, -1, 1)[..., None].reshape(-1, *images.shape[1:3], 1),
-            )
-            return (
-                np.asarray(logits).reshape(n, images.shape[-1], -1),
-                np.asarray(features).reshape(n, -1),
-            )
+            n, c = images.shape[0], images.shape[-1]
+            logits, features = self._apply(self.params, _channel_images(images))
+            return np.asarray(logits).reshape(n, c, -1), np.asarray(features).reshape(n, -1)
         logits, features = self._apply(self.params, images)
         return np.asarray(logits), np.asarray(features)
 
@@ -131,9 +134,9 @@ class TrainedClassifier:
         sort of their rows.
         """
         images = np.asarray(images, np.float32)
-        n, h, w, c = images.shape
+        n, c = images.shape[0], images.shape[-1]
         if self.per_channel:  # each channel an image of its own
-            images = np.moveaxis(images, -1, 1).reshape(n * c, h, w, 1)
+            images = _channel_images(images)
         rows = np.ascontiguousarray(images).reshape(len(images), -1)
         rows = rows.view(np.dtype((np.void, rows.shape[1] * rows.itemsize))).ravel()
         _, first, inverse = np.unique(rows, return_index=True, return_inverse=True)
@@ -237,12 +240,9 @@ def train_classifier(
     }
     classifier = TrainedClassifier(module, params, metadata)
     test = test_source.get(np.arange(len(test_source)))
-    tx, ty = test["x"], test["label"]
-    if per_channel:
-        tx, ty = _split_channels(tx, ty)
-    flat = TrainedClassifier(module, params, {**metadata, "per_channel": False})
-    logits, _ = flat.features_of_real(tx)
-    metadata["test_accuracy"] = float(np.mean(np.argmax(logits, -1) == ty))
+    logits, _ = classifier.features_of_real(test["x"])  # per channel: [n, 3, 10]
+    truth = _channel_digits(test["label"]) if per_channel else test["label"]
+    metadata["test_accuracy"] = float(np.mean(np.argmax(logits, -1).reshape(-1) == truth))
     metadata["num_test_examples"] = int(len(test_source))
     return classifier
 
