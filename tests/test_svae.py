@@ -174,12 +174,19 @@ def test_mlp_layer_options_are_checked():
         )
 
 
-def test_aasvae_weights_every_example_and_adds_labelled_generations():
+@pytest.mark.parametrize("classify_generations", [True, False])
+def test_aasvae_weights_every_example_and_adds_labelled_generations(classify_generations):
     """Hu et al. Section 5.2: w(x) = sigmoid(D(x) / tau) on every real term; generated (x', y')
-    join as labelled examples with weights w(x'); real and generated halves averaged."""
+    join as labelled examples with weights w(x'); real and generated halves averaged. Without
+    `classify_generations` the generated pairs' cross-entropy is left out."""
     batch = {**_batch(3), "labelled": _batch(4)}
     model, nets, apply = _setup(
-        "aasvae", batch, labelled_fraction=0.2, classification_weight=0.3, temperature=2.0
+        "aasvae",
+        batch,
+        labelled_fraction=0.2,
+        classification_weight=0.3,
+        temperature=2.0,
+        classify_generations=classify_generations,
     )
     assert [p.trains for p in model.phases] == [
         ("discriminator",),
@@ -202,7 +209,7 @@ def test_aasvae_weights_every_example_and_adds_labelled_generations():
     real = np.mean(weight(batch["labelled"]["x"]) * (-0.2 * bound + 0.3 * cross_entropy)) + np.mean(
         weight(batch["x"]) * -0.8 * unlabelled
     )
-    fake = np.mean(weight(fake_x) * (-fake_bound + 0.3 * fake_ce))
+    fake = np.mean(weight(fake_x) * (-fake_bound + 0.3 * classify_generations * fake_ce))
     loss, _ = model.phases[1].loss_fn(nets(), batch)
     np.testing.assert_allclose(loss, 0.5 * (real + fake), rtol=1e-4)
 
@@ -243,6 +250,8 @@ def test_labelled_share_is_balanced_seeded_and_leaves_the_rest_unlabelled():
 def test_bad_fraction_and_unlabelled_data_are_one_line_errors():
     with pytest.raises(UserInputError, match="labelled_fraction"):
         models.make_config("svae", labelled_fraction=0.0)
+    with pytest.raises(UserInputError, match="--model=aasvae"):
+        models.make_config("svae", classify_generations=False)
     with pytest.raises(UserInputError, match="labelled data"):
         unlabelled = DatasetInfo(
             name="toy", kind="image", shape=(4, 4, 1), num_classes=0, num_examples=8

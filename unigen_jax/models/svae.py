@@ -41,6 +41,9 @@ batch are the two halves of the mixture, as in AA-VAE:
        + 1/2 [m_g[w' L(x', y')] + alpha' m_g[w' CE(x', y')]]
 
 With a perfect discriminator (w = 1 on real, 0 on generated) it is half the SVAE's loss.
+`classify_generations=False` drops m_g[w' CE(x', y')]: the generated pairs then train the
+encoder and decoder only (a diagnostic; Hu et al. do not say whether their labels train
+q(y|x), and they are wrong wherever the decoder does not tie y to the digit).
 
 Options (defaults: the plain objective above on grey x, the MLP nets' own layers):
 `activation` and `init_stddev` set the MLPs' hidden nonlinearity and a N(0, s^2) kernel init;
@@ -103,6 +106,7 @@ class SVAEConfig:
     adam_b2: float = 0.999
     adversary_activated: bool = False
     temperature: float = 1.0
+    classify_generations: bool = True
     supervised_only: bool = False
 
     def __post_init__(self):
@@ -110,6 +114,11 @@ class SVAEConfig:
             raise UserInputError(
                 "config.supervised_only trains the classifier alone: it has no generator for "
                 "config.adversary_activated to weight; set one of them to false"
+            )
+        if not self.classify_generations and not self.adversary_activated:
+            raise UserInputError(
+                "config.classify_generations=false applies to the generated pairs of "
+                "AA-SVAE only: use --model=aasvae (or config.adversary_activated=true)"
             )
         common.check_choice("likelihood", self.likelihood, LIKELIHOODS)
         common.check_choice("architecture", self.architecture, common.ARCHITECTURES)
@@ -274,8 +283,9 @@ def make_svae(
         real_loss, metrics = real_objective(nets, batch, labelled_weights, unlabelled_weights)
         fake_bound, fake_cross_entropy, _ = labelled_terms(nets, fake, "fake_eps")
         fake_weights = weight(fake["x"])
+        fake_classification_weight = config.classification_weight * config.classify_generations
         fake_loss = jnp.mean(
-            fake_weights * (-fake_bound + config.classification_weight * fake_cross_entropy)
+            fake_weights * (-fake_bound + fake_classification_weight * fake_cross_entropy)
         )
         loss = 0.5 * (real_loss + fake_loss)
         return loss, {
