@@ -139,6 +139,23 @@ def test_gan_generator_phase_uses_the_chosen_family(family, generator_formula):
     )
 
 
+@pytest.mark.parametrize("noise", ["normal", "uniform"])
+def test_gan_generator_reads_noise_of_the_chosen_distribution(noise):
+    """z ~ N(0, I), or Uniform[-1, 1] per variable (DCGAN's): G(z) of the phase's own draw."""
+    batch = {"x": np.zeros((256, 2), np.float32), "label": np.zeros(256, np.int32)}
+    model, state, nets = _setup("gan", VECTORS, batch, noise=noise, latent_dim=2, hidden_sizes=(8,))
+    uniform = 2.0 * np.asarray(nets().uniform("z", (2,))) - 1.0
+    z = uniform if noise == "uniform" else np.asarray(nets().normal("z", (2,)))
+    if noise == "uniform":  # the draw covers [-1, 1] with the uniform's variance 1/3
+        assert np.all(np.abs(z) <= 1) and abs(np.var(z) - 1 / 3) < 0.05
+    fake = model.networks["generator"].apply({"params": state.params["generator"]}, z, train=True)
+    fake_logits, _ = model.networks["discriminator"].apply(
+        {"params": state.params["discriminator"]}, fake, train=True
+    )
+    loss, _ = model.phases[1].loss_fn(nets(), batch)
+    np.testing.assert_allclose(loss, np.mean(np.log1p(np.exp(-np.asarray(fake_logits)))), rtol=1e-5)
+
+
 def test_wgan_gp_discriminator_phase_adds_the_penalty():
     batch = {
         "x": np.random.default_rng(1).normal(size=(4, 2)).astype(np.float32),
@@ -166,6 +183,7 @@ def test_wgan_gp_discriminator_phase_adds_the_penalty():
     "name, hyperparameters, message",
     [
         ("gan", {"loss": "nope"}, "unknown loss"),
+        ("gan", {"noise": "cauchy"}, "unknown noise 'cauchy'"),
         ("gan", {"latent_dim": 0}, "--config.latent_dim must be > 0"),
         ("gan", {"label_smoothing": 0.1, "loss": "hinge"}, "logistic losses"),
         ("gan", {"nope": 1}, "no hyperparameter 'nope'"),

@@ -27,6 +27,18 @@ def check_positive(field: str, value: float, *, allow_zero: bool = False) -> Non
         raise UserInputError(f"--config.{field} must be {bound}, got {value}")
 
 
+# The distributions of a generator's noise z: N(0, I), or Uniform[-1, 1] in each variable
+# (DCGAN: Radford et al. 2016, arXiv 1511.06434, Figure 1; InfoGAN's released MNIST code).
+NOISES = ("normal", "uniform")
+
+
+def draw_noise(nets, tag: str, dim: int, distribution: str) -> jax.Array:
+    """z [batch, dim] from `distribution`, one of NOISES, under the draw `tag` of `nets`."""
+    if distribution == "uniform":
+        return 2.0 * nets.uniform(tag, (dim,)) - 1.0
+    return nets.normal(tag, (dim,))
+
+
 def resolve_architecture(architecture: str, data_kind: str) -> str:
     """'auto' picks the DCGAN family for images and MLPs for vectors (2-D mixtures)."""
     if architecture == "auto":

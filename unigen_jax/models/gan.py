@@ -12,6 +12,8 @@ arXiv 1706.00550, Section 3.2): the generator's non-saturating objective `-log D
   G: min  E_z[w(z) * l_G(D(G(z, y), y))]
 
 - the loss family (minimax, modified, wasserstein, hinge, least_squares) from `losses`;
+- z ~ N(0, I), or with `noise="uniform"` Uniform[-1, 1] in each variable (DCGAN's own
+  choice, Radford et al. 2016, arXiv 1511.06434, Figure 1);
 - y, the class label, only with `conditional` (CGAN, Mirza & Osindero 2014): one-hot, appended
   to z for G and as constant channels (features for vectors) to D's input;
 - w(z) = 1, or with `importance_weighted` (IWGAN, Hu et al. 2017, eq. 15) the normalised
@@ -68,6 +70,7 @@ class GANConfig:
 
     loss: str = "modified"
     latent_dim: int = 64
+    noise: str = "normal"
     architecture: str = "auto"
     base_features: int = 64
     hidden_sizes: tuple[int, ...] = (128, 128)
@@ -96,6 +99,7 @@ class GANConfig:
 
     def __post_init__(self):
         common.check_choice("loss", self.loss, LOSS_FAMILIES)
+        common.check_choice("noise", self.noise, common.NOISES)
         common.check_choice("architecture", self.architecture, common.ARCHITECTURES)
         common.check_choice("discriminator_norm", self.discriminator_norm, NORMALIZATIONS)
         common.check_choice("optimizer", self.optimizer, common.OPTIMIZERS)
@@ -149,7 +153,7 @@ def make_gan(
     su_regularizer = stabilisers.SuRegularizer.of(config)
 
     def latent(nets, z_tag, label):
-        z = nets.normal(z_tag, (config.latent_dim,))
+        z = common.draw_noise(nets, z_tag, config.latent_dim, config.noise)
         if config.conditional:
             z = jnp.concatenate([z, common.one_hot(label, num_classes)], axis=-1)
         return z

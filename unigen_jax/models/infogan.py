@@ -81,7 +81,6 @@ SWEEP_ROWS = 8  # rows of a sweep grid without a categorical code (one noise dra
 MAX_SWEEP_ROWS = 16
 CHEN_ARCHITECTURE = "chen_mnist"
 ARCHITECTURES = (*common.ARCHITECTURES, CHEN_ARCHITECTURE)
-NOISES = ("normal", "uniform")
 # Chen et al.'s released MNIST experiment (launchers/run_mnist_exp.py, infogan_trainer.py):
 # their nets, Uniform(62) noise, Q updated by D's optimizer only. The other settings are the
 # config's defaults (62 noise variables, a 10-way and 2 continuous codes with Q's unit std,
@@ -142,7 +141,7 @@ class InfoGANConfig:
 
     def __post_init__(self):
         common.check_choice("architecture", self.architecture, ARCHITECTURES)
-        common.check_choice("noise", self.noise, NOISES)
+        common.check_choice("noise", self.noise, common.NOISES)
         common.check_choice("discriminator_norm", self.discriminator_norm, NORMALIZATIONS)
         for field in ("latent_dim", "base_features", "generator_lr", "discriminator_lr"):
             common.check_positive(field, getattr(self, field))
@@ -180,9 +179,7 @@ def make_infogan(
 
     def draw_noise(nets, tag):
         """z [batch, latent_dim]: N(0, I), or Uniform[-1, 1] in each variable."""
-        if config.noise == "uniform":
-            return 2.0 * nets.uniform(tag, (config.latent_dim,)) - 1.0
-        return nets.normal(tag, (config.latent_dim,))
+        return common.draw_noise(nets, tag, config.latent_dim, config.noise)
 
     def generate(nets, z, value, continuous):
         parts = [z]
