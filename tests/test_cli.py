@@ -32,7 +32,7 @@ def _assert_one_line_error(result, message):
     assert "Traceback" not in result.stderr
 
 
-GAN_FIELDS = "it has: loss, latent_dim, architecture"
+GAN_FIELDS = "it has: loss, latent_dim, noise, architecture"
 
 
 BAD_FLAGS = [
