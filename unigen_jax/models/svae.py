@@ -283,7 +283,9 @@ def make_svae(
         real_loss, metrics = real_objective(nets, batch, labelled_weights, unlabelled_weights)
         fake_bound, fake_cross_entropy, _ = labelled_terms(nets, fake, "fake_eps")
         fake_weights = weight(fake["x"])
-        fake_classification_weight = config.classification_weight * config.classify_generations
+        fake_classification_weight = (
+            config.classification_weight if config.classify_generations else 0.0
+        )
         fake_loss = jnp.mean(
             fake_weights * (-fake_bound + fake_classification_weight * fake_cross_entropy)
         )
