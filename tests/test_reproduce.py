@@ -10,8 +10,10 @@ import sys
 import numpy as np
 import pytest
 
+from experiments import keep_evidence
 from experiments.studies import STUDIES, Arm, Scale, Selection, Study
 from experiments.studies import runner as study_runner
+from unigen_jax.errors import UserInputError
 
 from .helpers import saved_classifier
 from .test_eval_runner import REPO
@@ -187,6 +189,54 @@ def test_a_tiny_real_study_runs_end_to_end_and_resumes_without_running_again(tmp
         study, "cpu", str(tmp_path / "runs"), runner_class=NoCommands, **args
     )
     assert again["rows"] == rows
+
+    # On a new machine, the kept evidence alone (no checkpoints) resumes the study as finished.
+    assert list((tmp_path / "runs").glob("**/checkpoints/*"))
+    kept = tmp_path / "kept"
+    written = keep_evidence.keep(str(tmp_path / "runs"), str(kept))
+    assert "hu2017_table2_is/cpu/results.json" in written
+    assert not list(kept.glob("**/checkpoints")) and not list(kept.glob("**/tensorboard"))
+    moved = study_runner.run_study(study, "cpu", str(kept), runner_class=NoCommands, **args)
+    assert moved["rows"] == rows
+    assert keep_evidence.keep(str(tmp_path / "runs"), str(kept)) == []  # nothing changed
+
+
+def test_kept_evidence_leaves_checkpoints_and_all_but_the_latest_samples(tmp_path):
+    run = tmp_path / "study" / "full" / "arm" / "seed0"
+    files = [
+        "config.json",
+        "eval.json",
+        ".lock",
+        "checkpoints/step_2/params",
+        "tensorboard/events.out",
+        "samples/step_000500.png",
+        "samples/step_001000.png",
+        "samples/step_001000_reconstructions.png",
+    ]
+    for name in files:
+        (run / name).parent.mkdir(parents=True, exist_ok=True)
+        (run / name).write_text(name)
+    assert keep_evidence.evidence_files(str(tmp_path / "study" / "full")) == [
+        "arm/seed0/config.json",
+        "arm/seed0/eval.json",
+        "arm/seed0/samples/step_001000.png",
+        "arm/seed0/samples/step_001000_reconstructions.png",
+    ]
+
+
+@pytest.mark.parametrize(
+    "study, scale, message",
+    [
+        ("nope", None, "nope holds no study results"),
+        ("study", "paper", "study/paper holds no study results"),
+    ],
+)
+def test_keep_evidence_bad_input_says_what_is_missing(tmp_path, study, scale, message):
+    (tmp_path / "runs" / "study" / "full").mkdir(parents=True)
+    (tmp_path / "runs" / "study" / "full" / "results.json").write_text("{}")
+    with pytest.raises(UserInputError, match=message):
+        keep_evidence.keep(str(tmp_path / "runs"), str(tmp_path / "kept"), study, scale)
+    assert not (tmp_path / "kept").exists()
 
 
 @pytest.mark.parametrize(
