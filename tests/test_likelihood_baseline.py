@@ -1,0 +1,107 @@
+"""`experiments.likelihood_baseline`: a mixture of Bernoullis fit by EM, its exact NLL."""
+
+import itertools
+import json
+import os
+
+import numpy as np
+
+from experiments import likelihood_baseline as baseline
+
+from .helpers import one_device_env, run_commands
+
+
+def _mixture_probability(x, weights, means):
+    """p(x) written out as the sum over k of pi_k times a product over pixels."""
+    total = 0.0
+    for pi, mu in zip(weights, means, strict=True):
+        pixel_probabilities = [m if bit else 1.0 - m for bit, m in zip(x, mu, strict=True)]
+        total += pi * np.prod(pixel_probabilities)
+    return total
+
+
+def test_the_likelihood_is_the_mixture_density_and_sums_to_one_over_all_images():
+    rng = np.random.default_rng(0)
+    weights = rng.dirichlet(np.ones(3))
+    means = rng.uniform(0.05, 0.95, size=(3, 5))
+    images = np.array(list(itertools.product([0.0, 1.0], repeat=5)), dtype=np.float32)
+    ours = np.exp(baseline.log_likelihoods(images, np.log(weights), means))
+    written_out = [_mixture_probability(x, weights, means) for x in images]
+    np.testing.assert_allclose(ours, written_out, rtol=1e-5)
+    np.testing.assert_allclose(ours.sum(), 1.0, rtol=1e-5)  # all 32 images of 5 pixels
+
+
+def test_one_component_is_the_smoothed_pixel_mean_and_its_closed_form_likelihood():
+    rng = np.random.default_rng(1)
+    x = (rng.uniform(size=(200, 6)) < np.linspace(0.05, 0.95, 6)).astype(np.float32)
+    log_weights, means, _ = baseline.fit(x, 1, seed=0)
+    expected = (x.sum(axis=0) + 1.0) / (len(x) + 2.0)  # Laplace's rule of succession
+    np.testing.assert_allclose(means[0], expected, rtol=1e-6)
+    assert log_weights[0] == 0.0
+    closed_form = np.sum(x * np.log(expected) + (1 - x) * np.log1p(-expected), axis=1)
+    np.testing.assert_allclose(baseline.log_likelihoods(x, log_weights, means), closed_form, 1e-5)
+
+
+def test_em_recovers_a_known_mixture_without_ever_decreasing_its_objective():
+    rng = np.random.default_rng(2)
+    true_means = rng.choice([0.1, 0.9], size=(3, 30))
+    true_weights = np.array([0.5, 0.3, 0.2])
+
+    def draw(n):
+        component = rng.choice(3, size=n, p=true_weights)
+        return (rng.uniform(size=(n, 30)) < true_means[component]).astype(np.float32)
+
+    train, test = draw(3000), draw(3000)
+    log_weights, means, objective = baseline.fit(train, 3, seed=0, tolerance=1e-9)
+    # Monotone up to float32 rounding of the pixel sums (~1e-6 of 13 nats at convergence).
+    assert np.all(np.diff(objective) >= -1e-5), objective
+    assert objective[-1] - objective[0] > 1.0
+    # Matched to the true components, the means and weights are the truth up to sampling.
+    order = [int(np.argmin(np.abs(means - mu).sum(axis=1))) for mu in true_means]
+    assert sorted(order) == [0, 1, 2]
+    np.testing.assert_allclose(means[order], true_means, atol=0.05)
+    np.testing.assert_allclose(np.exp(log_weights[order]), true_weights, atol=0.03)
+    # On fresh images its NLL is the true mixture's, within sampling error (~0.01 nats).
+    truth = -np.mean(baseline.log_likelihoods(test, np.log(true_weights), true_means))
+    fitted = -np.mean(baseline.log_likelihoods(test, log_weights, means))
+    assert abs(fitted - truth) < 0.1, (fitted, truth)
+
+
+def test_the_command_chooses_k_on_validation_and_bad_input_is_one_line(tmp_path):
+    output = tmp_path / "mixture.json"
+    common = ["--dataset=binarized_mnist5k", "--validation_fraction=0.1"]
+    results = run_commands(
+        "experiments.likelihood_baseline",
+        [
+            [*common, "--components=1,8", "--seeds=2", "--max_iterations=20", f"--output={output}"],
+            [*common, "--components=0,8"],
+            ["--dataset=digits", "--validation_fraction=0.1"],
+            ["--dataset=binarized_mnist5k"],
+            [*common, "--train_fraction=0.01", "--components=100"],
+        ],
+        env=one_device_env(),
+    )
+    assert results[0].returncode == 0, results[0].stderr[-2000:]
+    with open(output) as f:
+        report = json.load(f)
+    assert report["num_train"] == 4050 and report["num_validation"] == 450
+    one = [r for r in report["runs"] if r["components"] == 1]
+    # K = 1 on binarised digits: about 206 nats, the independent-pixel figure of binarised
+    # MNIST; 8 components beat it on validation, so K = 8 is chosen, and on test too.
+    assert all(200 < r["test_nll"] < 215 for r in one), one
+    assert report["chosen_components"] == [8, 8]
+    assert report["mean"] < min(r["test_nll"] for r in one) - 20
+    assert f"{report['mean']:.2f}" in results[0].stdout
+    for result, message in zip(
+        results[1:],
+        [
+            "--components must be positive integers",
+            "has pixels other than 0 and 1",
+            "--validation_fraction is required",
+            "100 components of 40 training images",
+        ],
+        strict=True,
+    ):
+        lines = result.stderr.strip().splitlines()
+        assert result.returncode == 2 and len(lines) == 1 and message in lines[0], result.stderr
+    assert os.listdir(tmp_path) == ["mixture.json"]
