@@ -10,7 +10,9 @@ is held out and `--train_fraction` taken, the same images a study's runs train o
 (`unigen_jax.data.training_sources`). Its test negative log-likelihood is exact (nats per
 image), so a latent-variable model whose importance-sampled NLL, or whose lower bound, does not
 beat it has learnt no more than a clustering of the pixels; K = 1 (every pixel independent) is
-what a model whose decoder ignores its code can reach.
+what a model whose decoder ignores its code can reach. `--conditional` fits one mixture per
+class and scores -log p(x | y) under the image's class's mixture: the baseline of a
+conditional model's bound (the CVAE's).
 
 The EM is the MAP variant with Laplace-smoothed pixel means, mu_kd = (sum_n r_nk x_nd + 1) /
 (N_k + 2), and mixing weights pi_k = (N_k + 1) / (N + K), so no probability is 0 or 1 on
@@ -40,6 +42,7 @@ flags.DEFINE_list("components", ["1", "10", "50", "100", "200"], "the K to choos
 flags.DEFINE_integer("seeds", 3, "EM starts, seeds 0 .. seeds - 1")
 flags.DEFINE_integer("max_iterations", 200, "EM steps at most")
 flags.DEFINE_float("tolerance", 1e-3, "stop when a step gains less (nats per image)")
+flags.DEFINE_boolean("conditional", False, "a mixture per class: the NLL of p(x | y)")
 flags.DEFINE_string("output", None, "also write the figures to this JSON file")
 flags.DEFINE_string("data_dir", None, "TFDS data directory")
 
@@ -85,15 +88,38 @@ def map_objective(x, log_weights, means) -> float:
     return float(np.mean(log_likelihoods(x, log_weights, means)) + prior / len(x))
 
 
-def binary_images(source) -> np.ndarray:
-    """Every image of `source` flattened to [n, d] float32, checked to be binary."""
-    x = source.get(np.arange(len(source)))["x"].reshape(len(source), -1).astype(np.float32)
+def binary_images(source) -> tuple[np.ndarray, np.ndarray | None]:
+    """Every image of `source` flattened to [n, d] float32, checked to be binary, and its
+    labels (None if unlabelled)."""
+    everything = source.get(np.arange(len(source)))
+    x = everything["x"].reshape(len(source), -1).astype(np.float32)
     if not np.all((x == 0) | (x == 1)):
         raise UserInputError(
             f"{FLAGS.dataset} has pixels other than 0 and 1; a Bernoulli likelihood needs "
             "binary images (binarized_mnist70k, binarized_mnist5k, binarized_mnist)"
         )
-    return x
+    return x, everything.get("label")
+
+
+def fit_and_score(train, scored: dict, num_components: int, seed: int, conditional=False):
+    """Fits a K-component mixture to the `train` (images, labels) pair, one per class if
+    `conditional`, and returns the mean NLL (nats) of each of `scored` {name: (images,
+    labels)}: -log p(x), or -log p(x | y) under the mixture of the image's class; and the EM
+    steps taken (the most of any class)."""
+    train_x, train_labels = train
+    classes = np.unique(train_labels) if conditional else [None]
+    nll = {name: np.zeros(len(x)) for name, (x, _) in scored.items()}
+    steps = 0
+    for c in classes:
+        fitted_on = train_x if c is None else train_x[train_labels == c]
+        log_weights, means, objective = fit(
+            fitted_on, num_components, seed, FLAGS.max_iterations, FLAGS.tolerance
+        )
+        steps = max(steps, len(objective))
+        for name, (x, labels) in scored.items():
+            rows = slice(None) if c is None else labels == c
+            nll[name][rows] = -log_likelihoods(x[rows], log_weights, means)
+    return {name: float(np.mean(values)) for name, values in nll.items()}, steps
 
 
 def _components() -> list[int]:
@@ -117,46 +143,46 @@ def main(argv):
     from unigen_jax import data
 
     source = data.get_source(FLAGS.dataset, "train", data_dir=FLAGS.data_dir)
+    if FLAGS.conditional and not source.info.num_classes:
+        raise UserInputError(f"--conditional needs labels, and {FLAGS.dataset} has none")
     train_source, validation_source = data.training_sources(
         source,
         train_fraction=FLAGS.train_fraction,
         validation_fraction=FLAGS.validation_fraction,
     )
-    train_x, validation_x = binary_images(train_source), binary_images(validation_source)
-    if max(components) > len(train_x):
+    train = binary_images(train_source)
+    smallest = np.bincount(train[1]).min() if FLAGS.conditional else len(train[0])
+    if max(components) > smallest:
+        what = "images of the rarest class" if FLAGS.conditional else "training images"
         raise UserInputError(
-            f"--components asks for {max(components)} components of {len(train_x)} training "
-            "images; use at most as many components as images"
+            f"--components asks for {max(components)} components of {smallest} {what}; use at "
+            "most as many components as images"
         )
-    test_x = binary_images(data.get_source(FLAGS.dataset, "test", data_dir=FLAGS.data_dir))
+    scored = {
+        "validation": binary_images(validation_source),
+        "test": binary_images(data.get_source(FLAGS.dataset, "test", data_dir=FLAGS.data_dir)),
+    }
+    likelihood = "p(x | y), a mixture per class" if FLAGS.conditional else "p(x)"
     print(
-        f"mixtures of Bernoullis (K in {components}) fit by EM on {len(train_x):,} "
-        f"{FLAGS.dataset} training images, K chosen on {len(validation_x):,} validation images, "
-        f"NLL (nats) on {len(test_x):,} test images"
+        f"mixtures of Bernoullis (K in {components}) fit by EM on {len(train[0]):,} "
+        f"{FLAGS.dataset} training images, K chosen on {len(scored['validation'][0]):,} "
+        f"validation images, NLL of {likelihood} (nats) on {len(scored['test'][0]):,} test images"
     )
     runs, chosen = [], []
     for seed in range(FLAGS.seeds):
         per_k = []
         for k in components:
             started = time.perf_counter()
-            log_weights, means, objective = fit(
-                train_x, k, seed, FLAGS.max_iterations, FLAGS.tolerance
+            nll, steps = fit_and_score(
+                train, {"train": train, **scored}, k, seed, FLAGS.conditional
             )
-            run = {
-                "seed": seed,
-                "components": k,
-                "iterations": len(objective),
-                "train_nll": -float(np.mean(log_likelihoods(train_x, log_weights, means))),
-                "validation_nll": -float(
-                    np.mean(log_likelihoods(validation_x, log_weights, means))
-                ),
-                "test_nll": -float(np.mean(log_likelihoods(test_x, log_weights, means))),
-            }
+            run = {"seed": seed, "components": k, "iterations": steps}
+            run.update({f"{name}_nll": value for name, value in nll.items()})
             per_k.append(run)
             print(
                 f"seed {seed} K={k}: train {run['train_nll']:.2f}, validation "
                 f"{run['validation_nll']:.2f}, test {run['test_nll']:.2f} nats "
-                f"({run['iterations']} EM steps, {time.perf_counter() - started:.0f} s)"
+                f"({steps} EM steps, {time.perf_counter() - started:.0f} s)"
             )
         runs += per_k
         chosen.append(min(per_k, key=lambda r: r["validation_nll"]))
@@ -170,11 +196,12 @@ def main(argv):
         report = {
             "baseline": "bernoulli_mixture",
             "dataset": FLAGS.dataset,
+            "conditional": FLAGS.conditional,
             "validation_fraction": FLAGS.validation_fraction,
             "train_fraction": FLAGS.train_fraction,
-            "num_train": len(train_x),
-            "num_validation": len(validation_x),
-            "num_test": len(test_x),
+            "num_train": len(train[0]),
+            "num_validation": len(scored["validation"][0]),
+            "num_test": len(scored["test"][0]),
             "runs": runs,
             "chosen_components": [r["components"] for r in chosen],
             "test_nll": test_nll,

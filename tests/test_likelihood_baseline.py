@@ -67,6 +67,24 @@ def test_em_recovers_a_known_mixture_without_ever_decreasing_its_objective():
     assert abs(fitted - truth) < 0.1, (fitted, truth)
 
 
+def test_the_conditional_baseline_is_one_mixture_per_class_scored_under_the_images_class():
+    rng = np.random.default_rng(3)
+    class_means = rng.uniform(0.05, 0.95, size=(2, 8))
+    labels = np.repeat([0, 1], 150)
+    x = (rng.uniform(size=(300, 8)) < class_means[labels]).astype(np.float32)
+    baseline.FLAGS(["likelihood_baseline"])  # the EM's defaults
+    nll, _ = baseline.fit_and_score((x, labels), {"train": (x, labels)}, 1, 0, conditional=True)
+    # K = 1 a class: each class's smoothed pixel means, each image scored under its own class.
+    written_out = 0.0
+    for c in (0, 1):
+        mu = (x[labels == c].sum(axis=0) + 1.0) / (150 + 2.0)
+        own = x[labels == c]
+        written_out -= np.sum(own * np.log(mu) + (1 - own) * np.log1p(-mu))
+    np.testing.assert_allclose(nll["train"], written_out / 300, rtol=1e-5)
+    pooled, _ = baseline.fit_and_score((x, labels), {"train": (x, labels)}, 1, 0)
+    assert nll["train"] < pooled["train"] - 0.5  # knowing the class helps here
+
+
 def test_the_command_chooses_k_on_validation_and_bad_input_is_one_line(tmp_path):
     output = tmp_path / "mixture.json"
     common = ["--dataset=binarized_mnist5k", "--validation_fraction=0.1"]
@@ -78,6 +96,8 @@ def test_the_command_chooses_k_on_validation_and_bad_input_is_one_line(tmp_path)
             ["--dataset=digits", "--validation_fraction=0.1"],
             ["--dataset=binarized_mnist5k"],
             [*common, "--train_fraction=0.01", "--components=100"],
+            [*common, "--train_fraction=0.01", "--components=1,30", "--conditional"],
+            [*common, "--components=1,3", "--conditional", "--seeds=1", "--max_iterations=10"],
         ],
         env=one_device_env(),
     )
@@ -92,13 +112,19 @@ def test_the_command_chooses_k_on_validation_and_bad_input_is_one_line(tmp_path)
     assert report["chosen_components"] == [8, 8]
     assert report["mean"] < min(r["test_nll"] for r in one) - 20
     assert f"{report['mean']:.2f}" in results[0].stdout
+    conditional = results[-1]
+    assert conditional.returncode == 0, conditional.stderr[-2000:]
+    assert "NLL of p(x | y), a mixture per class" in conditional.stdout
+    conditional_nll = float(conditional.stdout.split("over 1 seeds: ")[1].split()[0])
+    assert conditional_nll < report["mean"]  # 3 components a class beat 8 for all digits
     for result, message in zip(
-        results[1:],
+        results[1:-1],
         [
             "--components must be positive integers",
             "has pixels other than 0 and 1",
             "--validation_fraction is required",
             "100 components of 40 training images",
+            "images of the rarest class; use at most as many components as images",
         ],
         strict=True,
     ):
