@@ -61,7 +61,8 @@ def _joint(x, log_weights, means):
 
 def fit(x: np.ndarray, num_components: int, seed: int, max_iterations=200, tolerance=1e-3):
     """EM (MAP, see the module docstring) on binary `x` [n, d] from a seeded start; returns
-    (log pi [k], mu [k, d], the objective per image after each step)."""
+    (log pi [k], mu [k, d], the objective per image, `log_prior` included, at the start and
+    after each step, until a step gains less than `tolerance`)."""
     rng = np.random.default_rng(seed)
     n = len(x)
     # The start: each component halfway between a random image and the data's mean image.
@@ -71,21 +72,25 @@ def fit(x: np.ndarray, num_components: int, seed: int, max_iterations=200, toler
     objective = []
     for _ in range(max_iterations):
         joint = _joint(x, log_weights, means)
-        responsibilities = np.exp(joint - logsumexp(joint, axis=1, keepdims=True))
+        largest = joint.max(axis=1, keepdims=True)
+        unnormalised = np.exp(joint - largest)
+        total = unnormalised.sum(axis=1, keepdims=True)
+        log_px = largest + np.log(total)  # log-sum-exp over components
+        objective.append(float(np.mean(log_px)) + log_prior(log_weights, means) / n)
+        if len(objective) > 1 and objective[-1] - objective[-2] < tolerance:
+            break
+        responsibilities = unnormalised / total
         counts = responsibilities.sum(axis=0)
         means = (responsibilities.T.astype(x.dtype) @ x + 1.0) / (counts[:, None] + 2.0)
         log_weights = np.log((counts + 1.0) / (n + num_components))
-        objective.append(map_objective(x, log_weights, means))
-        if len(objective) > 1 and objective[-1] - objective[-2] < tolerance:
-            break
     return log_weights, means, objective
 
 
-def map_objective(x, log_weights, means) -> float:
-    """What the EM increases, per image: the mean log-likelihood plus the log densities of
-    the priors (Beta(2, 2) on every mu, Dirichlet(2, ..., 2) on pi), up to constants."""
-    prior = np.sum(np.log(means) + np.log1p(-means)) + np.sum(log_weights)
-    return float(np.mean(log_likelihoods(x, log_weights, means)) + prior / len(x))
+def log_prior(log_weights, means) -> float:
+    """The log densities of the priors the EM's MAP estimate assumes, up to constants:
+    Beta(2, 2) on every mu, Dirichlet(2, ..., 2) on pi. The EM increases the mean
+    log-likelihood plus this over the number of images."""
+    return float(np.sum(np.log(means) + np.log1p(-means)) + np.sum(log_weights))
 
 
 def binary_images(source) -> tuple[np.ndarray, np.ndarray | None]:
