@@ -12,7 +12,11 @@ image), so a latent-variable model whose importance-sampled NLL, or whose lower 
 beat it has learnt no more than a clustering of the pixels; K = 1 (every pixel independent) is
 what a model whose decoder ignores its code can reach. `--conditional` fits one mixture per
 class and scores -log p(x | y) under the image's class's mixture: the baseline of a
-conditional model's bound (the CVAE's).
+conditional model's bound (the CVAE's). `--classifier=DIR` also scores samples of each seed's
+chosen mixture as `experiments.evaluate` scores a model's: their inception score, and with
+`--conditional` the share of the images drawn for a label that are classified as it
+(conditional accuracy): a floor for a GAN's scores from a model with no adversary, no network
+and no training beyond EM.
 
 The EM is the MAP variant with Laplace-smoothed pixel means, mu_kd = (sum_n r_nk x_nd + 1) /
 (N_k + 2), and mixing weights pi_k = (N_k + 1) / (N + K), so no probability is 0 or 1 on
@@ -43,6 +47,8 @@ flags.DEFINE_integer("seeds", 3, "EM starts, seeds 0 .. seeds - 1")
 flags.DEFINE_integer("max_iterations", 200, "EM steps at most")
 flags.DEFINE_float("tolerance", 1e-3, "stop when a step gains less (nats per image)")
 flags.DEFINE_boolean("conditional", False, "a mixture per class: the NLL of p(x | y)")
+flags.DEFINE_string("classifier", None, "also score the chosen mixture's samples with it")
+flags.DEFINE_integer("num_samples", 10_000, "samples scored by --classifier")
 flags.DEFINE_string("output", None, "also write the figures to this JSON file")
 flags.DEFINE_string("data_dir", None, "TFDS data directory")
 
@@ -114,17 +120,49 @@ def fit_and_score(train, scored: dict, num_components: int, seed: int, condition
     train_x, train_labels = train
     classes = np.unique(train_labels) if conditional else [None]
     nll = {name: np.zeros(len(x)) for name, (x, _) in scored.items()}
-    steps = 0
+    steps, mixtures = 0, {}
     for c in classes:
         fitted_on = train_x if c is None else train_x[train_labels == c]
         log_weights, means, objective = fit(
             fitted_on, num_components, seed, FLAGS.max_iterations, FLAGS.tolerance
         )
-        steps = max(steps, len(objective))
+        steps, mixtures[c] = max(steps, len(objective)), (log_weights, means)
         for name, (x, labels) in scored.items():
             rows = slice(None) if c is None else labels == c
             nll[name][rows] = -log_likelihoods(x[rows], log_weights, means)
-    return {name: float(np.mean(values)) for name, values in nll.items()}, steps
+    return {name: float(np.mean(values)) for name, values in nll.items()}, steps, mixtures
+
+
+def sample_images(mixtures: dict, num_images: int, seed: int, labels=None) -> np.ndarray:
+    """Binary images [num_images, d] drawn from `mixtures` ({class or None: (log pi, mu)}):
+    image i from the mixture of class labels[i], or from the one mixture (key None) if
+    `labels` is None."""
+    rng = np.random.default_rng(seed)
+    width = next(iter(mixtures.values()))[1].shape[1]
+    images = np.zeros((num_images, width), np.float32)
+    for c, (log_weights, means) in mixtures.items():
+        rows = np.arange(num_images) if c is None else np.flatnonzero(labels == c)
+        weights = np.exp(log_weights) / np.exp(log_weights).sum()
+        component = rng.choice(len(means), size=len(rows), p=weights)
+        images[rows] = rng.uniform(size=(len(rows), width)) < means[component]
+    return images
+
+
+def sample_scores(mixtures: dict, classifier, shape, num_images: int, seed: int) -> dict:
+    """The classifier's scores of the mixtures' samples, as `experiments.evaluate` scores a
+    model's: the inception score (Salimans et al. 2016), and for a mixture per class the share
+    of images drawn for each label in turn that it classifies as that label (Hu et al. 2017,
+    Section 5.1: conditional accuracy)."""
+    from unigen_jax.eval import sample_metrics
+
+    conditional = None not in mixtures
+    labels = np.arange(num_images) % len(mixtures) if conditional else None
+    images = sample_images(mixtures, num_images, seed, labels).reshape(num_images, *shape)
+    logits = sample_metrics.batched_features(classifier, images)[0]
+    scores = {"inception_score": sample_metrics.inception_score(logits, num_splits=10)[0]}
+    if conditional:
+        scores["conditional_accuracy"] = float(np.mean(np.argmax(logits, -1) == labels))
+    return scores
 
 
 def _components() -> list[int]:
@@ -147,7 +185,18 @@ def main(argv):
         raise UserInputError("--validation_fraction is required: K is chosen on held-out images")
     from unigen_jax import data
 
+    classifier = None
+    if FLAGS.classifier:
+        from unigen_jax.eval import classifier as classifiers
+
+        classifier = classifiers.load_classifier(FLAGS.classifier)
     source = data.get_source(FLAGS.dataset, "train", data_dir=FLAGS.data_dir)
+    # The digits' classifier scores their binarised samples too (grey or binary training data).
+    if classifier is not None and tuple(classifier.metadata["shape"]) != source.info.shape:
+        raise UserInputError(
+            f"--classifier was trained on {tuple(classifier.metadata['shape'])} images, "
+            f"{FLAGS.dataset}'s are {source.info.shape}; give a classifier of these images"
+        )
     if FLAGS.conditional and not source.info.num_classes:
         raise UserInputError(f"--conditional needs labels, and {FLAGS.dataset} has none")
     train_source, validation_source = data.training_sources(
@@ -178,19 +227,25 @@ def main(argv):
         per_k = []
         for k in components:
             started = time.perf_counter()
-            nll, steps = fit_and_score(
+            nll, steps, mixtures = fit_and_score(
                 train, {"train": train, **scored}, k, seed, FLAGS.conditional
             )
             run = {"seed": seed, "components": k, "iterations": steps}
             run.update({f"{name}_nll": value for name, value in nll.items()})
-            per_k.append(run)
+            per_k.append((run, mixtures))
             print(
                 f"seed {seed} K={k}: train {run['train_nll']:.2f}, validation "
                 f"{run['validation_nll']:.2f}, test {run['test_nll']:.2f} nats "
                 f"({steps} EM steps, {time.perf_counter() - started:.0f} s)"
             )
-        runs += per_k
-        chosen.append(min(per_k, key=lambda r: r["validation_nll"]))
+        runs += [run for run, _ in per_k]
+        best, mixtures = min(per_k, key=lambda pair: pair[0]["validation_nll"])
+        if classifier is not None:
+            best["samples"] = sample_scores(
+                mixtures, classifier, source.info.shape, FLAGS.num_samples, seed
+            )
+            print(f"seed {seed} K={best['components']}, its samples: {best['samples']}")
+        chosen.append(best)
     test_nll = [r["test_nll"] for r in chosen]
     std = float(np.std(test_nll, ddof=1)) if len(test_nll) > 1 else 0.0
     print(
@@ -209,6 +264,7 @@ def main(argv):
             "num_test": len(scored["test"][0]),
             "runs": runs,
             "chosen_components": [r["components"] for r in chosen],
+            **({"classifier": FLAGS.classifier} if classifier is not None else {}),
             "test_nll": test_nll,
             "mean": float(np.mean(test_nll)),
             "std": std,

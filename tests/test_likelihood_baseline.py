@@ -8,7 +8,7 @@ import numpy as np
 
 from experiments import likelihood_baseline as baseline
 
-from .helpers import one_device_env, run_commands
+from .helpers import one_device_env, run_commands, saved_classifier
 
 
 def _mixture_probability(x, weights, means):
@@ -73,7 +73,10 @@ def test_the_conditional_baseline_is_one_mixture_per_class_scored_under_the_imag
     labels = np.repeat([0, 1], 150)
     x = (rng.uniform(size=(300, 8)) < class_means[labels]).astype(np.float32)
     baseline.FLAGS(["likelihood_baseline"])  # the EM's defaults
-    nll, _ = baseline.fit_and_score((x, labels), {"train": (x, labels)}, 1, 0, conditional=True)
+    nll, _, mixtures = baseline.fit_and_score(
+        (x, labels), {"train": (x, labels)}, 1, 0, conditional=True
+    )
+    assert sorted(mixtures) == [0, 1]
     # K = 1 a class: each class's smoothed pixel means, each image scored under its own class.
     written_out = 0.0
     for c in (0, 1):
@@ -81,12 +84,30 @@ def test_the_conditional_baseline_is_one_mixture_per_class_scored_under_the_imag
         own = x[labels == c]
         written_out -= np.sum(own * np.log(mu) + (1 - own) * np.log1p(-mu))
     np.testing.assert_allclose(nll["train"], written_out / 300, rtol=1e-5)
-    pooled, _ = baseline.fit_and_score((x, labels), {"train": (x, labels)}, 1, 0)
+    pooled, _, _ = baseline.fit_and_score((x, labels), {"train": (x, labels)}, 1, 0)
     assert nll["train"] < pooled["train"] - 0.5  # knowing the class helps here
+
+
+def test_samples_follow_the_mixture_of_their_label():
+    means = np.array([[0.9, 0.1, 0.5], [0.2, 0.8, 0.5]])
+    weights = np.array([0.7, 0.3])
+    pooled = {None: (np.log(weights), means)}
+    images = baseline.sample_images(pooled, 20_000, seed=0)
+    assert set(np.unique(images)) == {0.0, 1.0}
+    # Each pixel's frequency is its mixture mean, sum_k pi_k mu_kd (standard error ~0.004);
+    # pixels 0 and 1 co-occur as the components make them: E[x0 x1] = sum_k pi_k mu_k0 mu_k1.
+    np.testing.assert_allclose(images.mean(axis=0), weights @ means, atol=0.015)
+    np.testing.assert_allclose(np.mean(images[:, 0] * images[:, 1]), 0.111, atol=0.01)
+    per_class = {0: (np.zeros(1), means[:1]), 1: (np.zeros(1), means[1:])}
+    labels = np.arange(20_000) % 2
+    images = baseline.sample_images(per_class, 20_000, seed=0, labels=labels)
+    for c in (0, 1):
+        np.testing.assert_allclose(images[labels == c].mean(axis=0), means[c], atol=0.02)
 
 
 def test_the_command_chooses_k_on_validation_and_bad_input_is_one_line(tmp_path):
     output = tmp_path / "mixture.json"
+    saved_classifier("binarized_mnist5k", str(tmp_path / "classifier"), steps=2, batch_size=8)
     common = ["--dataset=binarized_mnist5k", "--validation_fraction=0.1"]
     results = run_commands(
         "experiments.likelihood_baseline",
@@ -97,7 +118,11 @@ def test_the_command_chooses_k_on_validation_and_bad_input_is_one_line(tmp_path)
             ["--dataset=binarized_mnist5k"],
             [*common, "--train_fraction=0.01", "--components=100"],
             [*common, "--train_fraction=0.01", "--components=1,30", "--conditional"],
-            [*common, "--components=1,3", "--conditional", "--seeds=1", "--max_iterations=10"],
+            [
+                *common,
+                *("--components=1,3", "--conditional", "--seeds=1", "--max_iterations=10"),
+                *(f"--classifier={tmp_path / 'classifier'}", "--num_samples=100"),
+            ],
         ],
         env=one_device_env(),
     )
@@ -117,6 +142,8 @@ def test_the_command_chooses_k_on_validation_and_bad_input_is_one_line(tmp_path)
     assert "NLL of p(x | y), a mixture per class" in conditional.stdout
     conditional_nll = float(conditional.stdout.split("over 1 seeds: ")[1].split()[0])
     assert conditional_nll < report["mean"]  # 3 components a class beat 8 for all digits
+    assert "K=3, its samples: {'inception_score': " in conditional.stdout
+    assert "'conditional_accuracy': " in conditional.stdout
     for result, message in zip(
         results[1:-1],
         [
@@ -130,4 +157,4 @@ def test_the_command_chooses_k_on_validation_and_bad_input_is_one_line(tmp_path)
     ):
         lines = result.stderr.strip().splitlines()
         assert result.returncode == 2 and len(lines) == 1 and message in lines[0], result.stderr
-    assert os.listdir(tmp_path) == ["mixture.json"]
+    assert sorted(os.listdir(tmp_path)) == ["classifier", "mixture.json"]
