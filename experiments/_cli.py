@@ -287,3 +287,21 @@ def _all_hyperparameters() -> set[str]:
 
 def _one_line(error) -> str:
     return " ".join(str(error).split())
+
+
+def mean_and_std(values) -> tuple[float, float]:
+    """The mean of `values` and their std with n - 1 (0 for one value), as a baseline over
+    seeds is reported."""
+    import numpy as np
+
+    std = float(np.std(values, ddof=1)) if len(values) > 1 else 0.0
+    return float(np.mean(values)), std
+
+
+def write_report(path: str, report: dict) -> None:
+    """Writes a command's figures as JSON to `path` (its folder made), atomically."""
+    from unigen_jax.train import workdir as files
+
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    files.write_json_atomically(path, report)
+    print(f"wrote {path}")

@@ -16,7 +16,6 @@ writes them as JSON.
 
 from __future__ import annotations
 
-import os
 import time
 
 import numpy as np
@@ -84,8 +83,8 @@ def main(argv):
         started = time.perf_counter()
         accuracies.append(kmeans_matched_accuracy(train_x, scored_x, scored_labels, k, seed))
         print(f"seed {seed}: {accuracies[-1]:.4f} ({time.perf_counter() - started:.0f} s)")
-    std = float(np.std(accuracies, ddof=1)) if len(accuracies) > 1 else 0.0
-    print(f"mean ± std over {len(accuracies)} seeds: {np.mean(accuracies):.4f} ± {std:.4f}")
+    mean, std = _cli.mean_and_std(accuracies)
+    print(f"mean ± std over {len(accuracies)} seeds: {mean:.4f} ± {std:.4f}")
     if FLAGS.output:
         report = {
             "baseline": "kmeans_pixels",
@@ -96,14 +95,10 @@ def main(argv):
             "num_train": len(train_x),
             "num_scored": len(scored_x),
             "matched_accuracy": accuracies,
-            "mean": float(np.mean(accuracies)),
+            "mean": mean,
             "std": std,
         }
-        from unigen_jax.train import workdir as files
-
-        os.makedirs(os.path.dirname(os.path.abspath(FLAGS.output)), exist_ok=True)
-        files.write_json_atomically(FLAGS.output, report)
-        print(f"wrote {FLAGS.output}")
+        _cli.write_report(FLAGS.output, report)
 
 
 if __name__ == "__main__":

@@ -28,7 +28,6 @@ the chosen test NLL over seeds (std with n - 1); `--output=FILE` also writes the
 
 from __future__ import annotations
 
-import os
 import time
 
 import numpy as np
@@ -247,10 +246,10 @@ def main(argv):
             print(f"seed {seed} K={best['components']}, its samples: {best['samples']}")
         chosen.append(best)
     test_nll = [r["test_nll"] for r in chosen]
-    std = float(np.std(test_nll, ddof=1)) if len(test_nll) > 1 else 0.0
+    mean, std = _cli.mean_and_std(test_nll)
     print(
         f"chosen on validation: K = {', '.join(str(r['components']) for r in chosen)}; "
-        f"test NLL mean ± std over {len(test_nll)} seeds: {np.mean(test_nll):.2f} ± {std:.2f}"
+        f"test NLL mean ± std over {len(test_nll)} seeds: {mean:.2f} ± {std:.2f}"
     )
     if FLAGS.output:
         report = {
@@ -266,14 +265,10 @@ def main(argv):
             "chosen_components": [r["components"] for r in chosen],
             **({"classifier": FLAGS.classifier} if classifier is not None else {}),
             "test_nll": test_nll,
-            "mean": float(np.mean(test_nll)),
+            "mean": mean,
             "std": std,
         }
-        from unigen_jax.train import workdir as files
-
-        os.makedirs(os.path.dirname(os.path.abspath(FLAGS.output)), exist_ok=True)
-        files.write_json_atomically(FLAGS.output, report)
-        print(f"wrote {FLAGS.output}")
+        _cli.write_report(FLAGS.output, report)
 
 
 if __name__ == "__main__":
