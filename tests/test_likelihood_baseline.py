@@ -1,4 +1,5 @@
-"""`experiments.likelihood_baseline`: a mixture of Bernoullis fit by EM, its exact NLL."""
+"""A mixture of Bernoullis fit by EM, its exact NLL and samples (`eval.bernoulli_mixture`), and
+the command that makes it the likelihood studies' sanity row (`experiments.likelihood_baseline`)."""
 
 import itertools
 import json
@@ -6,7 +7,7 @@ import os
 
 import numpy as np
 
-from experiments import likelihood_baseline as baseline
+from unigen_jax.eval import bernoulli_mixture as baseline
 
 from .helpers import one_device_env, run_commands, saved_classifier
 
@@ -72,7 +73,6 @@ def test_the_conditional_baseline_is_one_mixture_per_class_scored_under_the_imag
     class_means = rng.uniform(0.05, 0.95, size=(2, 8))
     labels = np.repeat([0, 1], 150)
     x = (rng.uniform(size=(300, 8)) < class_means[labels]).astype(np.float32)
-    baseline.FLAGS(["likelihood_baseline"])  # the EM's defaults
     nll, _, mixtures = baseline.fit_and_score(
         (x, labels), {"train": (x, labels)}, 1, 0, conditional=True
     )

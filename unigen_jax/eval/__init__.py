@@ -8,6 +8,7 @@ computation (no Inception network can be downloaded, so scores use trained class
   ms_ssim:         SSIM, MS-SSIM, diversity = 1 - mean pairwise MS-SSIM
   critic:          the independent Wasserstein critic (Rosca et al. 2017 §5)
   likelihood:      test ELBO, importance-weighted NLL (chunked, k up to 5000), RMSE
+  bernoulli_mixture: a mixture of Bernoullis by EM, the likelihood studies' sanity baseline
   metrics:         every metric as data: when it applies, what it needs, how it computes
   runner:          evaluates a training run (used by experiments.evaluate)
 """
