@@ -7,6 +7,7 @@ classifier beside the NLL."""
 
 from __future__ import annotations
 
+from experiments.studies.common import mixture_sanity_row
 from experiments.studies.spec import Arm, Scale, Study
 from unigen_jax.data import mnist_full
 
@@ -60,7 +61,7 @@ FULL_NOTES = (
     "Pu et al. stop early on validation and give no length), scored every 20,000 steps. "
     "Departures: MLP networks 784-256-256-16, not Pu et al.'s Appendix B networks (not in the "
     "text we have); no dropout; no early stopping; 3 seeds."
-)
+) + mixture_sanity_row("test NLL 130.93 ± 0.13 nats (K = 300, 3 seeds)")
 
 STUDIES = (
     Study(

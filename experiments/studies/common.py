@@ -1,7 +1,8 @@
 """What the study modules share (`runner`, `sweep`, `trajectory`, `early_stopping`): a value
 as its command-line text, a label as a folder name, whether an eval report is complete, a
-metric's value in it, mean ± std over seeds and the number format of the reports. A leaf: it
-imports no other study module."""
+metric's value in it, mean ± std over seeds, the number format of the reports and the notes'
+sentence on the full scales' mixture-of-Bernoullis sanity row. A leaf: it imports no other
+study module."""
 
 from __future__ import annotations
 
@@ -79,3 +80,14 @@ def complete_report(path: str, metric_names) -> dict | None:
         report = json.load(f)
     done = set(report.get("metrics", {})) | set(report.get("not_applicable", []))
     return report if all(name in done for name in metric_names) else None
+
+
+def mixture_sanity_row(figures: str) -> str:
+    """The notes' sentence on a full-scale study's sanity row, whose `figures` it states: a
+    mixture of Bernoullis fit by EM on the same training digits (REPRODUCTIONS.md)."""
+    return (
+        " Sanity row, which a model with a collapsed code or generator would not beat: a "
+        "mixture of Bernoullis fit by EM on the same training digits, binarised, K chosen on "
+        "the validation digits (`python -m experiments.likelihood_baseline`; the commands in "
+        f"reproductions/runs/mixture_of_bernoullis): {figures}."
+    )

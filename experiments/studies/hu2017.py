@@ -4,6 +4,7 @@ Table 2 (left, middle) and Figure 1 (left, middle); and InfoGAN (Chen et al. 201
 
 from __future__ import annotations
 
+from experiments.studies.common import mixture_sanity_row
 from experiments.studies.spec import Arm, Scale, Selection, Study
 from unigen_jax.data import mnist_full
 from unigen_jax.models.infogan import CHEN_MNIST
@@ -36,6 +37,9 @@ GAN_FULL_NOTES = (
     "networks are the project's DCGAN (no fully connected hidden layers); 3 seeds, not 5; "
     "10,000 samples a score, not 50,000; the classifier is the project's, not a residual "
     "network."
+) + mixture_sanity_row(
+    "the inception score of its samples 5.66 ± 0.06 (K = 300); the conditional accuracy of "
+    "a mixture per class (K = 100) 0.706 ± 0.004"
 )
 GAN_SCALES = {
     # DCGAN at the demo's size on the 4,500 offline MNIST digits: ~3 min a run on 2 cores.
@@ -86,6 +90,10 @@ VAE_FULL_NOTES = (
     "scored every 3,000 steps (the small shares overfit with training: the trajectory shows "
     "where). Departures: 50,000 digits where the paper has 60,000 at 100% (the "
     "temperature is chosen on the other 10,000); 3 seeds, not 5."
+) + mixture_sanity_row(
+    "test NLL 177.27 ± 0.40, 147.57 ± 0.09 and 130.93 ± 0.13 nats at 1%, 10% and 100%, and "
+    "of p(x | y), a mixture per class, for the CVAE, 177.62 ± 0.33, 146.59 ± 0.21 and "
+    "127.65 ± 0.13"
 )
 
 

@@ -4,6 +4,7 @@ of the same layer sizes, on binarised MNIST."""
 
 from __future__ import annotations
 
+from experiments.studies.common import mixture_sanity_row
 from experiments.studies.spec import Arm, Scale, Study
 from unigen_jax.data import mnist_full
 
@@ -70,7 +71,7 @@ STUDIES = (
             "1807.11143, Table 2) quote Mnih and Gregor 2014 for wake-sleep on an SBN with two "
             "stochastic layers of 200 (107.7 nats; NVIL 99.8) on Larochelle's binarised MNIST; "
             "we could not read the primary table, and that model's top layer has 200 units, "
-            "ours 50."
+            "ours 50." + mixture_sanity_row("test NLL 130.93 ± 0.13 nats (K = 300, 3 seeds)")
         ),
     ),
 )
