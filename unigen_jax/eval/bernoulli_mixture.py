@@ -114,9 +114,9 @@ def sample_images(mixtures: dict, num_images: int, seed: int, labels=None) -> np
 
 def sample_scores(mixtures: dict, classifier, shape, num_images: int, seed: int) -> dict:
     """The classifier's scores of the mixtures' samples, as `experiments.evaluate` scores a
-    model's: the inception score (Salimans et al. 2016), and for a mixture per class the share
-    of images drawn for each label in turn that it classifies as that label (Hu et al. 2017,
-    Section 5.1: conditional accuracy)."""
+    model's: the inception score (Salimans et al. 2016, arXiv 1606.03498), and for a mixture
+    per class the share of images drawn for each label in turn that it classifies as that
+    label (Hu et al. 2017, arXiv 1706.00550, Section 5.1: conditional accuracy)."""
     from unigen_jax.eval import sample_metrics
 
     conditional = None not in mixtures
