@@ -3,10 +3,12 @@ r"""Copies what studies' runs leave as evidence into a record that outlives the 
 
 A study too long for one machine session runs under a scratch `--workdir`; its checkpoints are
 large and stay there. This command copies the rest of each run (its configuration, metrics,
-scores, log and latest sample grids) and each study's `results.json` and `REPORT.md` into
+scores, log and latest sample grids), each study's `results.json` and `REPORT.md`, and the
+scoring classifiers its runs name that lie under `--workdir` (with their training logs) into
 `--into` (default `reproductions/runs`, the record kept in the repository; see its README).
 `experiments.reproduce --workdir=reproductions/runs` then skips every run scored there, on any
-machine: a run cut off before its score is written starts again from scratch.
+machine, scoring later runs with the same classifiers: a run cut off before its score is
+written starts again from scratch.
 
 Left behind: `checkpoints/`, `tensorboard/`, lock and temporary files, and every sample grid
 but the latest step's. Files already in `--into` with the same content are not rewritten;
@@ -21,6 +23,8 @@ changed ones are. It prints what it copied.
 from __future__ import annotations
 
 import filecmp
+import glob
+import json
 import os
 import re
 import shutil
@@ -68,6 +72,27 @@ def evidence_files(study_dir: str) -> list[str]:
     return sorted(kept)
 
 
+def classifier_dirs(workdir: str, study_dir: str) -> list[str]:
+    """The classifiers that the eval reports under `workdir/study_dir` name and that lie under
+    `workdir`, relative to it, sorted. (A classifier given from elsewhere is the user's own.)"""
+    root = os.path.abspath(workdir)
+    found = set()
+    pattern = os.path.join(workdir, study_dir, "**", "eval*.json")
+    for report_path in glob.glob(pattern, recursive=True):
+        with open(report_path) as f:
+            path = (json.load(f).get("classifier") or {}).get("path")
+        if path and os.path.abspath(path).startswith(root + os.sep):
+            found.add(os.path.relpath(os.path.abspath(path), root))
+    return sorted(found)
+
+
+def _classifier_files(workdir: str, classifier: str) -> list[str]:
+    """A classifier's files and its training log, relative to `workdir`."""
+    files = [os.path.join(classifier, f) for f in evidence_files(os.path.join(workdir, classifier))]
+    log = classifier + ".log"
+    return files + ([log] if os.path.isfile(os.path.join(workdir, log)) else [])
+
+
 def keep(workdir: str, into: str, study: str | None = None, scale: str | None = None) -> list:
     """Copies the evidence of `workdir`'s studies (one study, one scale if given) into `into`;
     returns the paths written, relative to `into`."""
@@ -88,16 +113,21 @@ def keep(workdir: str, into: str, study: str | None = None, scale: str | None = 
         raise UserInputError(
             f"{where} holds no study results (results.json); check --workdir, --study and --scale"
         )
-    written = []
+    paths = []
     for study_dir in (d for d in study_dirs if d not in missing):
-        for rel in evidence_files(os.path.join(workdir, study_dir)):
-            source = os.path.join(workdir, study_dir, rel)
-            target = os.path.join(into, study_dir, rel)
-            if os.path.exists(target) and filecmp.cmp(source, target, shallow=False):
-                continue
-            os.makedirs(os.path.dirname(target), exist_ok=True)
-            shutil.copy2(source, target)
-            written.append(os.path.join(study_dir, rel))
+        paths += [
+            os.path.join(study_dir, rel) for rel in evidence_files(os.path.join(workdir, study_dir))
+        ]
+        for classifier in classifier_dirs(workdir, study_dir):
+            paths += _classifier_files(workdir, classifier)
+    written = []
+    for rel in dict.fromkeys(paths):
+        source, target = os.path.join(workdir, rel), os.path.join(into, rel)
+        if os.path.exists(target) and filecmp.cmp(source, target, shallow=False):
+            continue
+        os.makedirs(os.path.dirname(target), exist_ok=True)
+        shutil.copy2(source, target)
+        written.append(rel)
     return written
 
 

@@ -224,6 +224,27 @@ def test_kept_evidence_leaves_checkpoints_and_all_but_the_latest_samples(tmp_pat
     ]
 
 
+def test_kept_evidence_carries_the_classifiers_under_the_workdir_that_scored_it(tmp_path):
+    runs = tmp_path / "runs"
+    own, given = runs / "classifier_mnist70k", tmp_path / "elsewhere" / "classifier"
+    for folder in (own, given):
+        folder.mkdir(parents=True)
+        (folder / "classifier.json").write_text("{}")
+    (runs / "classifier_mnist70k.log").write_text("trained")
+    (runs / "classifier_unused").mkdir()
+    (runs / "classifier_unused" / "classifier.json").write_text("{}")
+    for arm, classifier in (("a", own), ("b", given)):
+        (runs / "study" / "full" / arm / "seed0").mkdir(parents=True)
+        report = {"classifier": {"path": str(classifier)}}
+        (runs / "study" / "full" / arm / "seed0" / "eval.json").write_text(json.dumps(report))
+    (runs / "study" / "full" / "results.json").write_text("{}")
+    written = keep_evidence.keep(str(runs), str(tmp_path / "kept"), "study")
+    assert "classifier_mnist70k/classifier.json" in written
+    assert "classifier_mnist70k.log" in written
+    assert not [path for path in written if "unused" in path or "elsewhere" in path]
+    assert (tmp_path / "kept" / "classifier_mnist70k.log").read_text() == "trained"
+
+
 @pytest.mark.parametrize(
     "study, scale, message",
     [
