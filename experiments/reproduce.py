@@ -23,6 +23,8 @@ experiments.studies.trajectory).
   --scale      cpu | full | paper
   --seeds, --steps, --num_samples   override the scale's (e.g. a quick look)
   --dry_run    print the commands, run nothing
+  --report_only  run nothing; write the table (results.json, REPORT.md, the trajectory) of the
+               runs scored so far, for a study whose runs go on in other processes
 """
 
 from __future__ import annotations
@@ -56,6 +58,12 @@ flags.DEFINE_string(
     "trained with experiments.train_classifier's defaults if missing)",
 )
 flags.DEFINE_boolean("dry_run", False, "print the commands without running them")
+flags.DEFINE_boolean(
+    "report_only",
+    False,
+    "run nothing; write the study's results.json and REPORT.md (and trajectory) from the runs "
+    "scored so far, e.g. while its runs go on in other processes",
+)
 
 
 def main(argv):
@@ -78,6 +86,7 @@ def main(argv):
         FLAGS.workdir,
         overrides={k: FLAGS[k].value for k in ("seeds", "steps", "num_samples")},
         dry_run=FLAGS.dry_run,
+        report_only=FLAGS.report_only,
         data_dir=FLAGS.data_dir,
         classifier=FLAGS.classifier,
     )

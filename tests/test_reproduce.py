@@ -14,6 +14,7 @@ from experiments import keep_evidence
 from experiments.studies import STUDIES, Arm, Scale, Selection, Study
 from experiments.studies import runner as study_runner
 from unigen_jax.errors import UserInputError
+from unigen_jax.train.workdir import eval_report_name
 
 from .helpers import saved_classifier
 from .test_eval_runner import REPO
@@ -64,6 +65,32 @@ def test_selection_picks_the_best_validation_score_and_seeds_aggregate(tmp_path)
     # A study without extra metrics keeps the format it had before `Study.also`.
     assert "also" not in saved and all("also" not in row for row in saved["rows"])
     assert report.splitlines()[6].count("|") == 8
+
+
+def test_report_only_runs_nothing_and_leaves_a_choice_with_unscored_candidates_unmade(
+    tmp_path, monkeypatch
+):
+    def no_process(*args, **kwargs):
+        raise AssertionError("a report-only study ran a command")
+
+    monkeypatch.setattr(study_runner.subprocess, "run", no_process)
+    written = {"base/seed0": 1.5, "base/seed2": 2.5, "tuned/select_t_1": 7.0}
+    for run, value in written.items():
+        split = "validation" if "select" in run else "test"
+        report = {"split": split, "metrics": {"elbo": {"model": {"elbo": value}}}}
+        path = tmp_path / "toy" / "cpu" / run / eval_report_name(split)
+        path.parent.mkdir(parents=True)
+        path.write_text(json.dumps(report))
+    logged = []
+    result = study_runner.run_study(TOY, "cpu", str(tmp_path), report_only=True, log=logged.append)
+    base, tuned = result["rows"]
+    assert base["values"] == [1.5, None, 2.5]
+    assert tuned["chosen"] is None and tuned["values"] == []  # t = 2 and 3 are not scored yet
+    saved = json.loads((tmp_path / "toy" / "cpu" / "results.json").read_text())
+    assert saved["rows"] == result["rows"] and saved["seconds"] == 0
+    assert "report only: 3 command(s) not run" in logged[-1]
+    with pytest.raises(UserInputError, match="--dry_run and --report_only exclude each other"):
+        study_runner.run_study(TOY, "cpu", str(tmp_path), dry_run=True, report_only=True)
 
 
 def test_a_scale_config_reaches_every_arm_and_an_arms_own_config_wins(tmp_path):

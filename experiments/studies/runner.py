@@ -33,14 +33,30 @@ CLASSIFIER_METRICS = ("inception_score", "conditional_accuracy")
 class Runner:
     """Runs a study's commands (or prints them), keeping what each run produced."""
 
-    def __init__(self, study, scale, root: str, *, dry_run=False, data_dir=None, classifier=None):
+    def __init__(
+        self,
+        study,
+        scale,
+        root: str,
+        *,
+        dry_run=False,
+        report_only=False,
+        data_dir=None,
+        classifier=None,
+    ):
         self.study, self.scale, self.root, self.dry_run = study, scale, root, dry_run
+        self.report_only = report_only
         self.data_dir, self.given_classifier = data_dir, classifier
         self.failures: list[str] = []
+        self.not_run: list[str] = []  # the commands a report-only runner left out
         self.seconds = 0.0
 
     def command(self, module: str, args: list[str], log_path: str) -> bool:
-        """Runs `python -m module args`, its output in log_path; True if it succeeded."""
+        """Runs `python -m module args`, its output in log_path; True if it succeeded. A
+        report-only runner runs nothing: False, and not a failure."""
+        if self.report_only:
+            self.not_run.append(module)
+            return False
         cmd = [sys.executable, "-m", module, *args]
         # Progress, as each command starts, in a form a user can paste into a shell.
         print("  $ " + shlex.join(["python", *cmd[1:]]), flush=True)
@@ -200,13 +216,19 @@ def run_study(
     *,
     overrides=None,
     dry_run=False,
+    report_only=False,
     data_dir=None,
     classifier=None,
     runner_class=None,
     log=print,
 ) -> dict:
     """Runs (or resumes) every run of `study` at `scale_name` under root/STUDY/SCALE; returns
-    the rows of its table. `overrides` replace the scale's seeds, steps or num_samples."""
+    the rows of its table. `overrides` replace the scale's seeds, steps or num_samples.
+    `report_only` runs nothing and writes the table of the runs scored so far (a study whose
+    runs go on elsewhere: other cores, other machines); a choice whose candidates are not all
+    scored stays unmade."""
+    if dry_run and report_only:
+        raise UserInputError("--dry_run and --report_only exclude each other; give one")
     scale = study.scales[scale_name]
     overrides = {k: v for k, v in (overrides or {}).items() if v is not None}
     for name, value in overrides.items():
@@ -216,7 +238,13 @@ def run_study(
     root = os.path.abspath(root)
     study_dir = os.path.join(root, study.name, scale_name)
     runner = (runner_class or Runner)(
-        study, scale, root, dry_run=dry_run, data_dir=data_dir, classifier=classifier
+        study,
+        scale,
+        root,
+        dry_run=dry_run,
+        report_only=report_only,
+        data_dir=data_dir,
+        classifier=classifier,
     )
     results_path = os.path.join(study_dir, "results.json")
     previous_seconds = 0.0
@@ -278,7 +306,7 @@ def run_study(
                 report = runner.score(workdir, arm, candidate, 0, "validation", classifier)
                 selection[value] = report_value(report, metric, key)
             scored = {v: s for v, s in selection.items() if s is not None}
-            if not scored:
+            if not scored or (report_only and len(scored) < len(selection)):
                 save()
                 continue
             best = max(scored, key=scored.get)
@@ -308,6 +336,8 @@ def run_study(
             save()
     markdown = report_markdown(study, scale_name, scale, rows, previous_seconds + runner.seconds)
     log(markdown)
+    if runner.not_run:
+        log(f"report only: {len(runner.not_run)} command(s) not run; their runs are n/a above")
     if not dry_run and any("sweep" in row for row in rows):
         sweep.box_plot(study, rows, os.path.join(study_dir, "sweep.png"), log=log)
     if runner.failures:
