@@ -2,8 +2,8 @@ r"""Scores a training run: `python -m experiments.evaluate --workdir=W`.
 
 Loads the run's latest checkpoint (or `--step=N`'s, kept by `experiments.train
 --keep_checkpoints_every`), computes every metric that applies to its model and data, writes
-`eval.json` (`eval_step_NNNNNN.json` for --step; each metric with its settings) into the
-workdir and prints a table, with the same metrics on real test data beside the model's:
+`eval.json` (`eval_step_NNNNNN.json` for --step; each metric with its settings, and the
+seconds the scoring took) into the workdir and prints a table, with the same metrics on real test data beside the model's:
 
   images:          inception score, FID, KID (in the classifier's feature space; the
                    classifier's test accuracy and its own score on real data are reported),
@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 
 from absl import flags, logging
 
@@ -155,6 +156,7 @@ def main(argv):
     classifier, classifier_dir = None, None
     failed = []
     for step in steps:
+        started = time.perf_counter()
         run = runner.load_run(FLAGS.workdir, data_dir=FLAGS.data_dir, split=FLAGS.split, step=step)
         metrics = _requested(run.model, run.train_source.info)
         needs = ("inception_score", "fid", "kid", "mode_coverage", "conditional_accuracy")
@@ -167,7 +169,7 @@ def main(argv):
                 train_steps=FLAGS.classifier_steps,
                 log=print,
             )
-        failed += _score(run, metrics, step, classifier, classifier_dir, runner)
+        failed += _score(run, metrics, step, classifier, classifier_dir, runner, started)
     if failed:
         path, failures, done = failed[0]
         first = failures[0]
@@ -178,8 +180,10 @@ def main(argv):
         )
 
 
-def _score(run, metrics, step, classifier, classifier_dir, runner) -> list:
-    """Scores one loaded run into its report; [(path, failures, number done)] if any failed."""
+def _score(run, metrics, step, classifier, classifier_dir, runner, started) -> list:
+    """Scores one loaded run into its report, with the seconds since `started` (its loading,
+    a classifier's loading or training, and its scoring); [(path, failures, number done)] if
+    any failed."""
     from unigen_jax.train.workdir import eval_report_name
 
     path = os.path.join(FLAGS.workdir, eval_report_name(FLAGS.split, step))
@@ -197,6 +201,7 @@ def _score(run, metrics, step, classifier, classifier_dir, runner) -> list:
 
     def save(results, failures):  # after every metric: a later failure or kill loses nothing
         report["metrics"] = results
+        report["seconds"] = time.perf_counter() - started
         report["failed"] = {
             f.metric: {"reason": f.reason, "traceback": f.traceback} for f in failures
         }

@@ -5,6 +5,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 
 import numpy as np
 import pytest
@@ -123,12 +124,15 @@ def test_evaluate_writes_eval_json_for_every_kind_of_run(
 ):
     root, _ = workspace
     with_classifier = [f"--classifier={root / classifier}"] if classifier else []
+    started = time.perf_counter()
     result = _evaluate(
         f"--workdir={root / workdir}", f"--metrics={metrics}", *SMALL, *with_classifier
     )
+    wall = time.perf_counter() - started
     assert result.returncode == 0, result.stderr[-3000:]
     with open(root / workdir / "eval.json") as f:
         report = json.load(f)
+    assert 0 < report["seconds"] < wall  # the scoring, inside the command's wall time
     if workdir == "stacked":
         expected = expected | {"mode_coverage"}
     assert expected == set(report["metrics"]), sorted(report["metrics"])

@@ -6,6 +6,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 
 import jax
 import numpy as np
@@ -53,10 +54,18 @@ def test_interrupted_and_resumed_run_is_bit_identical(tmp_path):
     straight, resumed = tmp_path / "straight", tmp_path / "resumed"
     run, config = _tiny(straight, 6)
     train(run, config, log=lambda _: None)
+    started = time.perf_counter()
     train(*_tiny(resumed, 3), log=lambda _: None)  # stops at the step-3 checkpoint
+    first_wall = time.perf_counter() - started
+    first = json.loads((resumed / "config.json").read_text())["train_seconds"]
     lines = []
+    started = time.perf_counter()
     train(*_tiny(resumed, 6), log=lines.append)  # same command, longer: resumes
+    second_wall = time.perf_counter() - started
     assert any("resumed" in line and "step 3" in line for line in lines)
+    # The run's training time: each invocation's wall time, added up across the resume.
+    total = json.loads((resumed / "config.json").read_text())["train_seconds"]
+    assert 0 < first <= first_wall and first < total <= first + second_wall
 
     a, b = _final_state(straight, run, config), _final_state(resumed, run, config)
     assert int(a.step) == int(b.step) == 6

@@ -14,7 +14,7 @@ from experiments import keep_evidence
 from experiments.studies import STUDIES, Arm, Scale, Selection, Study
 from experiments.studies import runner as study_runner
 from unigen_jax.errors import UserInputError
-from unigen_jax.train.workdir import eval_report_name
+from unigen_jax.train.workdir import eval_report_name, recorded_seconds
 
 from .helpers import saved_classifier
 from .test_eval_runner import REPO
@@ -216,6 +216,15 @@ def test_a_tiny_real_study_runs_end_to_end_and_resumes_without_running_again(tmp
         study, "cpu", str(tmp_path / "runs"), runner_class=NoCommands, **args
     )
     assert again["rows"] == rows
+    # The compute that the runs record themselves: 2 runs trained and scored.
+    saved = json.loads(
+        (tmp_path / "runs" / "hu2017_table2_is" / "cpu" / "results.json").read_text()
+    )
+    recorded = saved["recorded_seconds"]
+    assert 0 < recorded["train"] and 0 < recorded["scoring"]
+    assert recorded["train"] + recorded["scoring"] <= saved["seconds"]  # inside the commands'
+    report = (tmp_path / "runs" / "hu2017_table2_is" / "cpu" / "REPORT.md").read_text()
+    assert f"{recorded['train'] / 60:.1f} min training" in report
 
     # On a new machine, the kept evidence alone (no checkpoints) resumes the study as finished.
     assert list((tmp_path / "runs").glob("**/checkpoints/*"))
@@ -226,6 +235,19 @@ def test_a_tiny_real_study_runs_end_to_end_and_resumes_without_running_again(tmp
     moved = study_runner.run_study(study, "cpu", str(kept), runner_class=NoCommands, **args)
     assert moved["rows"] == rows
     assert keep_evidence.keep(str(tmp_path / "runs"), str(kept)) == []  # nothing changed
+
+
+def test_recorded_seconds_count_a_copied_report_once(tmp_path):
+    (tmp_path / "config.json").write_text(json.dumps({"train_seconds": 10.0}))
+    report = {"split": "test", "step": 100, "seconds": 3.0}
+    for name in ("eval_step_000100.json", "eval.json"):  # the runner's copy of the latest
+        (tmp_path / name).write_text(json.dumps(report))
+    (tmp_path / "eval_validation.json").write_text(
+        json.dumps({"split": "validation", "step": 100, "seconds": 2.0})
+    )
+    (tmp_path / "eval_notes.json.bak").write_text(json.dumps({"seconds": 50.0}))
+    assert recorded_seconds(str(tmp_path)) == (10.0, 5.0)
+    assert recorded_seconds(str(tmp_path / "missing")) == (0.0, 0.0)
 
 
 def test_kept_evidence_leaves_checkpoints_and_all_but_the_latest_samples(tmp_path):

@@ -25,7 +25,7 @@ from experiments.studies.common import (
 )
 from unigen_jax.data.mixtures import MIXTURES
 from unigen_jax.errors import PartialFailure, UserInputError
-from unigen_jax.train.workdir import eval_report_name
+from unigen_jax.train.workdir import eval_report_name, recorded_seconds
 
 CLASSIFIER_METRICS = ("inception_score", "conditional_accuracy")
 
@@ -174,7 +174,31 @@ class Runner:
             return json.load(f)
 
 
-def report_markdown(study, scale_name, scale, rows, seconds) -> str:
+def study_seconds(study_dir: str) -> tuple[float, float]:
+    """The training and scoring seconds that the runs under `study_dir` record themselves,
+    whoever ran them (this runner, or commands run by hand in other processes)."""
+    train = scoring = 0.0
+    for folder, dirs, files in os.walk(study_dir):
+        dirs[:] = [d for d in dirs if d not in ("checkpoints", "tensorboard", "samples")]
+        if "config.json" in files:
+            run_train, run_scoring = recorded_seconds(folder)
+            train, scoring = train + run_train, scoring + run_scoring
+    return train, scoring
+
+
+def compute_line(seconds: float, recorded: tuple[float, float] | None = None) -> str:
+    """The report's compute: the runner's own commands, and what the runs record."""
+    line = f"Compute: {seconds / 60:.1f} min of runs on this machine"
+    if recorded and any(recorded):
+        train, scoring = recorded
+        line += (
+            f"; recorded by the runs themselves (any process): {train / 60:.1f} min training, "
+            f"{scoring / 60:.1f} min scoring"
+        )
+    return line + "."
+
+
+def report_markdown(study, scale_name, scale, rows, seconds, recorded=None) -> str:
     metric, key = study.metric
     also = [metric_name(*pair) for pair in study.also]
     extra_header = "".join(f" {n} (mean ± std) | {n} per seed | {n} real |" for n in also)
@@ -199,7 +223,7 @@ def report_markdown(study, scale_name, scale, rows, seconds) -> str:
             f"{fmt(row.get('real'))} |" + "".join(_extra_cells(row["also"][name]) for name in also)
         )
     lines += sweep.report_lines(study, rows)
-    lines += ["", study.notes, "", f"Compute: {seconds / 60:.1f} min of runs on this machine."]
+    lines += ["", study.notes, "", compute_line(seconds, recorded)]
     return "\n".join(lines)
 
 
@@ -261,6 +285,7 @@ def run_study(
             return
         os.makedirs(study_dir, exist_ok=True)
         seconds = previous_seconds + runner.seconds
+        recorded = study_seconds(study_dir)
         payload = {
             "study": study.name,
             "scale": scale_name,
@@ -269,12 +294,13 @@ def run_study(
             **({"also": [list(pair) for pair in study.also]} if study.also else {}),
             "rows": rows,
             "seconds": seconds,
+            "recorded_seconds": {"train": recorded[0], "scoring": recorded[1]},
         }
         with open(results_path + ".tmp", "w") as f:
             json.dump(payload, f, indent=2)
         os.replace(results_path + ".tmp", results_path)
         with open(os.path.join(study_dir, "REPORT.md"), "w") as f:
-            f.write(report_markdown(study, scale_name, scale, rows, seconds) + "\n")
+            f.write(report_markdown(study, scale_name, scale, rows, seconds, recorded) + "\n")
 
     for arm in (study_arm.at_scale(scale_name) for study_arm in study.arms):
         arm_dir = os.path.join(study_dir, slug(arm.label))
@@ -334,7 +360,14 @@ def run_study(
                 if entry["real"] is None:
                     entry["real"] = report_value(report, *pair, "real")
             save()
-    markdown = report_markdown(study, scale_name, scale, rows, previous_seconds + runner.seconds)
+    markdown = report_markdown(
+        study,
+        scale_name,
+        scale,
+        rows,
+        previous_seconds + runner.seconds,
+        None if dry_run else study_seconds(study_dir),
+    )
     log(markdown)
     if runner.not_run:
         log(f"report only: {len(runner.not_run)} command(s) not run; their runs are n/a above")

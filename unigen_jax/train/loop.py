@@ -2,7 +2,9 @@
 
 Workdir layout (the contract users rely on)::
 
-  config.json                 the resolved configuration, with the device count
+  config.json                 the resolved configuration, with the device count and
+                              `train_seconds`: the wall time of every finished invocation
+                              (a resumed run adds its own; one killed adds nothing)
   metrics.jsonl               one JSON object per logged step (the last step always logged)
   samples/step_NNNNNN.png     sample grid (scatter plot for 2-D data; one row per class for
                               class-conditional models; an EMA generator's if it has one)
@@ -343,8 +345,19 @@ def _silent(_):
     pass
 
 
+def _previous_train_seconds(config_path: str) -> float:
+    """The training time config.json records of the run's earlier invocations (0 if none)."""
+    try:
+        with open(config_path) as f:
+            return float(json.load(f).get("train_seconds", 0.0))
+    except (OSError, ValueError, TypeError):
+        return 0.0
+
+
 def _train_locked(run, model, source, test_source, streams, resolved, mesh, config_path, log):
     """`train` once the workdir is locked."""
+    started = time.perf_counter()
+    resolved["train_seconds"] = _previous_train_seconds(config_path)
     primary = distributed.is_primary()
     checkpoint_dir = os.path.join(run.workdir, "checkpoints")
     example = source.get(np.arange(2))
@@ -457,9 +470,13 @@ def _train_locked(run, model, source, test_source, streams, resolved, mesh, conf
             if sigterm.raised and not done:
                 log(f"SIGTERM at step {step}: checkpoint saved; run the same command to resume")
                 checkpointer.close()
+                if primary:
+                    resolved["train_seconds"] += time.perf_counter() - started
+                    files.write_json_atomically(config_path, resolved)
                 sys.exit(128 + signal.SIGTERM)
     checkpointer.close()
     if primary:
+        resolved["train_seconds"] += time.perf_counter() - started
         files.write_json_atomically(config_path, resolved)
     log(f"done: {where}")
     return last_metrics

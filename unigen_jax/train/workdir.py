@@ -109,6 +109,30 @@ _EVAL_REPORT = re.compile(r"eval(_step_\d{6,})?(_\w+)?\.json")
 _SAMPLE_GRID = re.compile(r"step_(\d{6,})(_\w+)?\.png")
 
 
+def recorded_seconds(workdir: str) -> tuple[float, float]:
+    """The seconds a run's own records give: training (config.json's `train_seconds`) and
+    scoring (each evaluation report's `seconds`; a copy of a report, which the study runner
+    makes of the latest step's, counted once). Records that lack them count 0."""
+    train = 0.0
+    try:
+        with open(os.path.join(workdir, "config.json")) as f:
+            train = float(json.load(f).get("train_seconds", 0.0))
+    except (OSError, ValueError, TypeError):
+        pass
+    scored = set()
+    for name in sorted(os.listdir(workdir)) if os.path.isdir(workdir) else []:
+        if not _EVAL_REPORT.fullmatch(name):
+            continue
+        try:
+            with open(os.path.join(workdir, name)) as f:
+                report = json.load(f)
+        except (OSError, ValueError):
+            continue
+        if isinstance(report, dict) and isinstance(report.get("seconds"), (int, float)):
+            scored.add((report.get("split"), report.get("step"), report["seconds"]))
+    return train, sum(seconds for _, _, seconds in scored)
+
+
 def _report_step(path: str) -> int | None:
     """The step an evaluation report scored, or None for a file that is not one."""
     try:
