@@ -11,17 +11,25 @@ import numpy as np
 
 from unigen_jax import losses, models
 from unigen_jax.data import registry
+from unigen_jax.data.subsets import training_sources
 from unigen_jax.models.networks import Networks
 from unigen_jax.models.spec import Phase
 from unigen_jax.train.state import create_train_state
 from unigen_jax.train.step import make_per_device_step
 
 LR = float(os.environ.get("LR", "1e-3"))
+# The full-scale check: DATASET=binarized_mnist70k BATCH=100 VALIDATION=0.16666666666666666
+# (the asvae study's full scale: its 50,000 training digits, batch 100).
+DATASET = os.environ.get("DATASET", "mnist5k")
+BATCH = int(os.environ.get("BATCH", "64"))
+VALIDATION = float(os.environ.get("VALIDATION", "0"))
 variant = sys.argv[1]
 steps = int(sys.argv[2])
 seed = 0
-train = registry.get_source("mnist5k", "train")
-test = registry.get_source("mnist5k", "test")
+train, _ = training_sources(
+    registry.get_source(DATASET, "train"), validation_fraction=VALIDATION
+)
+test = registry.get_source(DATASET, "test")
 cfg = models.ASVAEConfig(
     bound="x",
     flow_length=0,
@@ -98,14 +106,14 @@ if variant in ("avb", "bern", "base", "known"):
         phases[1] = Phase("encoder_decoder", phases[1].trains, encdec_known)
     model = dataclasses.replace(model, phases=tuple(phases))
 
-batch0 = train.get(np.arange(64))
+batch0 = train.get(np.arange(BATCH))
 state = create_train_state(model, {k: jnp.asarray(v) for k, v in batch0.items()}, seed)
 step = jax.jit(make_per_device_step(model, axis_name=None))
 rng = np.random.default_rng(seed)
 n = len(train)
 t0 = time.time()
 for s in range(steps):
-    b = train.get(np.sort(rng.choice(n, 64, replace=False)))
+    b = train.get(np.sort(rng.choice(n, BATCH, replace=False)))
     state, m = step(state, {k: jnp.asarray(v) for k, v in b.items()})
     if (s + 1) % 100 == 0:
         print(
