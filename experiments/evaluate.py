@@ -3,7 +3,8 @@ r"""Scores a training run: `python -m experiments.evaluate --workdir=W`.
 Loads the run's latest checkpoint (or `--step=N`'s, kept by `experiments.train
 --keep_checkpoints_every`), computes every metric that applies to its model and data, writes
 `eval.json` (`eval_step_NNNNNN.json` for --step; each metric with its settings, and the
-seconds the scoring took) into the workdir and prints a table, with the same metrics on real test data beside the model's:
+seconds the scoring took) into the workdir and prints a table, with the same metrics on real
+test data beside the model's:
 
   images:          inception score, FID, KID (in the classifier's feature space; the
                    classifier's test accuracy and its own score on real data are reported),

@@ -221,10 +221,14 @@ def test_a_tiny_real_study_runs_end_to_end_and_resumes_without_running_again(tmp
         (tmp_path / "runs" / "hu2017_table2_is" / "cpu" / "results.json").read_text()
     )
     recorded = saved["recorded_seconds"]
+    assert recorded["runs"] == recorded["runs_recorded"] == 2
     assert 0 < recorded["train"] and 0 < recorded["scoring"]
     assert recorded["train"] + recorded["scoring"] <= saved["seconds"]  # inside the commands'
     report = (tmp_path / "runs" / "hu2017_table2_is" / "cpu" / "REPORT.md").read_text()
-    assert f"{recorded['train'] / 60:.1f} min training" in report
+    assert (
+        f"recorded by 2 of the 2 runs themselves (any process): "
+        f"{recorded['train'] / 60:.1f} min training" in report
+    )
 
     # On a new machine, the kept evidence alone (no checkpoints) resumes the study as finished.
     assert list((tmp_path / "runs").glob("**/checkpoints/*"))

@@ -174,26 +174,31 @@ class Runner:
             return json.load(f)
 
 
-def study_seconds(study_dir: str) -> tuple[float, float]:
-    """The training and scoring seconds that the runs under `study_dir` record themselves,
-    whoever ran them (this runner, or commands run by hand in other processes)."""
-    train = scoring = 0.0
+def study_seconds(study_dir: str) -> dict:
+    """What the runs under `study_dir` record of their own compute, whoever ran them (this
+    runner, or commands run by hand in other processes): training and scoring seconds, the
+    runs, and how many of them record their training (runs made before the record was kept
+    do not)."""
+    recorded = {"train": 0.0, "scoring": 0.0, "runs": 0, "runs_recorded": 0}
     for folder, dirs, files in os.walk(study_dir):
         dirs[:] = [d for d in dirs if d not in ("checkpoints", "tensorboard", "samples")]
         if "config.json" in files:
-            run_train, run_scoring = recorded_seconds(folder)
-            train, scoring = train + run_train, scoring + run_scoring
-    return train, scoring
+            train, scoring = recorded_seconds(folder)
+            recorded["train"] += train
+            recorded["scoring"] += scoring
+            recorded["runs"] += 1
+            recorded["runs_recorded"] += train > 0
+    return recorded
 
 
-def compute_line(seconds: float, recorded: tuple[float, float] | None = None) -> str:
+def compute_line(seconds: float, recorded: dict | None = None) -> str:
     """The report's compute: the runner's own commands, and what the runs record."""
     line = f"Compute: {seconds / 60:.1f} min of runs on this machine"
-    if recorded and any(recorded):
-        train, scoring = recorded
+    if recorded and recorded["runs_recorded"]:
         line += (
-            f"; recorded by the runs themselves (any process): {train / 60:.1f} min training, "
-            f"{scoring / 60:.1f} min scoring"
+            f"; recorded by {recorded['runs_recorded']} of the {recorded['runs']} runs "
+            f"themselves (any process): {recorded['train'] / 60:.1f} min training, "
+            f"{recorded['scoring'] / 60:.1f} min scoring"
         )
     return line + "."
 
@@ -294,7 +299,7 @@ def run_study(
             **({"also": [list(pair) for pair in study.also]} if study.also else {}),
             "rows": rows,
             "seconds": seconds,
-            "recorded_seconds": {"train": recorded[0], "scoring": recorded[1]},
+            "recorded_seconds": recorded,
         }
         with open(results_path + ".tmp", "w") as f:
             json.dump(payload, f, indent=2)

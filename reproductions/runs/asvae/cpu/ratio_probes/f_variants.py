@@ -26,9 +26,7 @@ VALIDATION = float(os.environ.get("VALIDATION", "0"))
 variant = sys.argv[1]
 steps = int(sys.argv[2])
 seed = 0
-train, _ = training_sources(
-    registry.get_source(DATASET, "train"), validation_fraction=VALIDATION
-)
+train, _ = training_sources(registry.get_source(DATASET, "train"), validation_fraction=VALIDATION)
 test = registry.get_source(DATASET, "test")
 cfg = models.ASVAEConfig(
     bound="x",
