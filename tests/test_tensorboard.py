@@ -81,7 +81,10 @@ def test_run_writes_scalars_images_and_config(two_steps):
     shown = json.loads(text.tensor_proto.string_val[0].decode())
     with open(two_steps / "config.json") as f:
         saved = json.load(f)
-    saved.pop("first_call_sec")  # measured after the config is shown
+    # Measured after the config is shown: the first call's time, and this run's training time
+    # (the config shown holds the earlier invocations' total, 0 here).
+    saved.pop("first_call_sec")
+    assert shown.pop("train_seconds") == 0 < saved.pop("train_seconds")
     assert shown == saved
 
 
