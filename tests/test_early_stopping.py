@@ -6,7 +6,7 @@ import os
 
 import pytest
 
-from experiments.studies import Arm, Scale, Selection, Study, early_stopping, trajectory
+from experiments.studies import Arm, Scale, Selection, Study, Sweep, early_stopping, trajectory
 from experiments.studies import runner as study_runner
 from unigen_jax.errors import UserInputError
 from unigen_jax.train.workdir import eval_report_name
@@ -122,7 +122,83 @@ def test_the_row_is_the_test_score_of_the_best_validation_checkpoint(
     assert again["rows"] == rows
 
 
-def test_early_stopping_needs_validation_data_and_no_selection(tmp_path):
+def candidate_score(temperature: float, step: int) -> float:
+    """tau = 3 peaks higher (0.95 at step 6) than tau = 1 (0.9 at step 4, its last step 12
+    scoring 0.26): a selection by the last step alone would keep tau = 1 (0.26 > -0.04)."""
+    if temperature == 3:
+        return 0.95 - 0.1 * (step - 6) ** 2 / 3
+    return 0.9 - 0.01 * (step - 4) ** 2
+
+
+class FakeSelectionCommands(FakeCommands):
+    """As FakeCommands, the validation scores of each candidate (its workdir names tau) from
+    candidate_score, and of seed 1 from validation_score."""
+
+    def command(self, module, args, log_path):
+        done = super().command(module, args, log_path)
+        flags = dict(arg[2:].split("=", 1) for arg in args if "=" in arg)
+        if module == "experiments.evaluate" and "select_temperature_" in flags["workdir"]:
+            temperature = float(flags["workdir"].rsplit("_", 1)[1])
+            for step in [int(s) for s in flags.get("step", str(STEPS)).split(",")]:
+                value = (
+                    candidate_score(temperature, step)
+                    if flags["split"] == "validation"
+                    else final_score(0, step)
+                )
+                report = {
+                    "step": step,
+                    "metrics": {"classification_accuracy": {"model": {"value": value}}},
+                }
+                name = eval_report_name(flags["split"], step if "step" in flags else None)
+                with open(os.path.join(flags["workdir"], name), "w") as f:
+                    json.dump(report, f)
+        return done
+
+
+def test_a_selection_chooses_the_value_and_the_step_together(tmp_path):
+    FakeCommands.commands = []
+    study = Study(
+        name="toy_select_early",
+        title="a toy selection of tau with early stopping",
+        metric=("classification_accuracy", "value"),
+        arms=(
+            Arm(
+                "aa",
+                "svae",
+                select=Selection("temperature", (1.0, 3.0)),
+                early_stopping={"cpu": 6, "full": 100},
+            ),
+        ),
+        scales={"cpu": Scale(dataset="mnist5k", steps=STEPS, seeds=2)},
+        validation_fraction=0.1,
+    )
+    (row,) = study_runner.run_study(
+        study, "cpu", str(tmp_path), runner_class=FakeSelectionCommands, log=lambda _: None
+    )["rows"]
+    assert row["selection"] == {"1.0": pytest.approx(0.9), "3.0": pytest.approx(0.95)}
+    assert row["selection_steps"] == {"1.0": 4, "3.0": 6}
+    # Seed 0 is tau = 3's candidate, stopped at 6; seed 1 trains with tau = 3, stopped at 8.
+    assert row["workdirs"][0] == os.path.join("aa", "select_temperature_3.0")
+    assert row["stopped_at"] == [6, 8]
+    assert row["chosen"] == "temperature=3.0; best validation step 6, 8"
+    assert row["values"] == [final_score(0, 6), final_score(1, 8)]
+    trains = [a for m, a in FakeCommands.commands if m == "experiments.train"]
+    seed1 = [a for a in trains if "--seed=1" in a]
+    assert seed1 and all("--config.temperature=3.0" in a for a in seed1)
+    assert all("--keep_checkpoints_every=2" in a for a in trains)  # steps // 6, at cpu scale
+    # Every checkpoint of every candidate was scored on validation; none on test but tau = 3's.
+    tested = {a[0] for m, a in FakeCommands.commands if "--split=test" in a}
+    assert not any("select_temperature_1.0" in workdir for workdir in tested)
+
+
+def test_early_stopping_by_scale():
+    arm = Arm("a", "svae", early_stopping={"full": 30}, select=Selection("t", (1, 2)))
+    assert arm.at_scale("full").early_stopping == 30
+    assert arm.at_scale("cpu").early_stopping == 0
+    assert Arm("b", "svae", early_stopping=4).at_scale("cpu").early_stopping == 4
+
+
+def test_early_stopping_needs_validation_data_and_no_sweep(tmp_path):
     study = Study(
         name="no_validation",
         title="t",
@@ -133,7 +209,9 @@ def test_early_stopping_needs_validation_data_and_no_selection(tmp_path):
     with pytest.raises(UserInputError, match="holds none out at this scale"):
         study_runner.run_study(study, "cpu", str(tmp_path), runner_class=FakeCommands, log=print)
     assert not (tmp_path / "no_validation" / "cpu" / "baseline").exists()
-    with pytest.raises(ValueError, match="early stopping with a Selection"):
-        Arm("a", "svae", early_stopping=3, select=Selection("t", (1, 2)))
+    with pytest.raises(ValueError, match="early stopping with a Sweep"):
+        Arm("a", "svae", early_stopping=3, sweep=Sweep(({"t": 1}, {"t": 2})))
     with pytest.raises(ValueError, match="early_stopping must be >= 0"):
         Arm("a", "svae", early_stopping=-1)
+    with pytest.raises(ValueError, match="early_stopping must be >= 0"):
+        Arm("a", "svae", early_stopping={"full": -2})

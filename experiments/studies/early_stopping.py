@@ -1,7 +1,9 @@
 """Early stopping for a study's arm (`Arm.early_stopping`): each run keeps k evenly spaced
 checkpoints, each is scored on the validation split by the study's metric, and the run's row
-reports the test score of the best of them, so that a baseline that overfits (a classifier
-trained on 600 labels alone) is compared at its best, chosen without test data.
+reports the test score of the best of them, so that a model that overfits (a classifier
+trained on 600 labels alone, a VAE trained on 600 digits) is compared at its best, chosen
+without test data. With a Selection, each candidate is scored by its best checkpoint on
+validation (`best_on_validation`), and the chosen one is seed 0's run.
 
 The run trains once with `--checkpoint_every` (and `--keep_checkpoints_every`) its period,
 steps // k; `experiments.evaluate --step=S1,S2,...` scores the checkpoints whose validation
@@ -36,9 +38,12 @@ def best_step(scores: dict[int, float | None], goal: str) -> int | None:
     return max(sorted(scored), key=lambda step: sign * scored[step])
 
 
-def score(runner, workdir: str, arm, config: dict, seed: int, classifier):
-    """Trains and scores one early-stopped run of `arm`: (its test report at the checkpoint
-    best on validation, that step), or (None, None) if a command failed or in a dry run."""
+def best_on_validation(runner, workdir: str, arm, config: dict, seed: int, classifier, split):
+    """Trains one early-stopped run of `arm` (keeping its checkpoints), scored at its last step
+    on `split`, and scores every checkpoint on the validation split by the study's metric:
+    (the validation report of the best, its step, the last step's report on `split`), or
+    (None, None, None) if a command failed or in a dry run. A Selection's candidate is scored
+    so, on `split` "validation" (its last step is one of the checkpoints)."""
     study, scale = runner.study, runner.scale
     if not validation_fraction(study, scale):
         raise UserInputError(
@@ -49,23 +54,31 @@ def score(runner, workdir: str, arm, config: dict, seed: int, classifier):
     period = steps[0]
     kept = {"checkpoint_every": period, "keep_checkpoints_every": period}
     trained = dataclasses.replace(arm, run={**arm.run, **kept})
-    final = runner.score(workdir, trained, config, seed, "test", classifier)
+    final = runner.score(workdir, trained, config, seed, split, classifier)
     if final is None and not runner.dry_run:  # (a dry run still prints the validation scoring)
-        return None, None
+        return None, None, None
     metric = [study.metric]
     validation = {step: _report(workdir, "validation", step, metric) for step in steps}
     if not _evaluate(runner, workdir, seed, "validation", classifier, validation):
-        return None, None
+        return None, None, None
     metric_name, key = study.metric
-    scores = {
-        step: report_value(_report(workdir, "validation", step, metric), metric_name, key)
-        for step in steps
-    }
+    reports = {step: _report(workdir, "validation", step, metric) for step in steps}
+    scores = {step: report_value(report, metric_name, key) for step, report in reports.items()}
     best = best_step(scores, study.goal(metric_name, key))
     if best is None:
+        return None, None, None
+    return reports[best], best, final
+
+
+def score(runner, workdir: str, arm, config: dict, seed: int, classifier):
+    """Trains and scores one early-stopped run of `arm`: (its test report at the checkpoint
+    best on validation, that step), or (None, None) if a command failed or in a dry run."""
+    _, best, final = best_on_validation(runner, workdir, arm, config, seed, classifier, "test")
+    if best is None:
         return None, None
-    if best == steps[-1]:  # the last step: the run's own test report
+    if best == runner.run_steps(arm):  # the last step: the run's own test report
         return final, best
+    study = runner.study
     test = {best: _report(workdir, "test", best, study.metrics)}
     if not _evaluate(runner, workdir, seed, "test", classifier, test, study.metrics):
         return None, None

@@ -334,7 +334,13 @@ def run_study(
             for value in arm.select.values:
                 workdir = os.path.join(arm_dir, f"select_{arm.select.field}_{flag_value(value)}")
                 candidate = {**config, arm.select.field: value}
-                report = runner.score(workdir, arm, candidate, 0, "validation", classifier)
+                if arm.early_stopping:  # the candidate at its best checkpoint
+                    report, step, _ = early_stopping.best_on_validation(
+                        runner, workdir, arm, candidate, 0, classifier, "validation"
+                    )
+                    row.setdefault("selection_steps", {})[flag_value(value)] = step
+                else:
+                    report = runner.score(workdir, arm, candidate, 0, "validation", classifier)
                 selection[value] = report_value(report, metric, key)
             scored = {v: s for v, s in selection.items() if s is not None}
             if not scored or (report_only and len(scored) < len(selection)):
@@ -345,13 +351,16 @@ def run_study(
             row["chosen"] = f"{arm.select.field}={flag_value(best)}"
             row["selection"] = {flag_value(v): s for v, s in selection.items()}
             reuse[0] = os.path.join(arm_dir, f"select_{arm.select.field}_{flag_value(best)}")
+        selected = row["chosen"]
         for seed in range(scale.seeds):
             workdir = reuse.get(seed, os.path.join(arm_dir, f"seed{seed}"))
             if arm.early_stopping:
                 report, step = early_stopping.score(runner, workdir, arm, config, seed, classifier)
                 row.setdefault("stopped_at", []).append(step)
                 stopped = ", ".join("-" if s is None else str(s) for s in row["stopped_at"])
-                row["chosen"] = f"best validation step {stopped}"
+                row["chosen"] = "; ".join(
+                    filter(None, [selected, f"best validation step {stopped}"])
+                )
             else:
                 report = runner.score(workdir, arm, config, seed, "test", classifier)
             row["values"].append(report_value(report, metric, key))

@@ -96,9 +96,11 @@ class Arm:
         gives the paper's 600 training digits at the full scale).
       early_stopping: k > 0: each run keeps k evenly spaced checkpoints (every steps // k
         steps), scores them on the validation split by the study's metric, and reports on test
-        the best of them (experiments.studies.early_stopping): a baseline that overfits,
-        compared at its best without looking at test data; 0: the last step. Needs the
-        study's validation share; not with `select` or `sweep`.
+        the best of them (experiments.studies.early_stopping): a model that overfits its
+        data, compared at its best without looking at test data; 0: the last step; or
+        {scale name: k} (a scale it lacks: 0). With `select`, each candidate is scored by its
+        best checkpoint on validation: the value and the step are chosen together. Needs the
+        study's validation share; not with `sweep`.
     """
 
     label: str
@@ -110,15 +112,20 @@ class Arm:
     sweep: Sweep | Mapping[str, Sweep] | None = None
     scale_config: Mapping[str, Mapping[str, Any]] = dataclasses.field(default_factory=dict)
     scale_run: Mapping[str, Mapping[str, Any]] = dataclasses.field(default_factory=dict)
-    early_stopping: int = 0
+    early_stopping: int | Mapping[str, int] = 0
 
     def __post_init__(self):
         if self.select is not None and self.sweep is not None:
             raise ValueError(f"arm {self.label!r}: a Selection or a Sweep, not both")
-        if self.early_stopping < 0:
+        counts = (
+            tuple(self.early_stopping.values())
+            if isinstance(self.early_stopping, Mapping)
+            else (self.early_stopping,)
+        )
+        if any(count < 0 for count in counts):
             raise ValueError(f"arm {self.label!r}: early_stopping must be >= 0")
-        if self.early_stopping and (self.select is not None or self.sweep is not None):
-            raise ValueError(f"arm {self.label!r}: early stopping with a Selection or a Sweep")
+        if any(counts) and self.sweep is not None:
+            raise ValueError(f"arm {self.label!r}: early stopping with a Sweep")
 
     def at_scale(self, scale: str) -> Arm:
         """The arm as it runs at scale `scale`: its `config` and `run` with that scale's
@@ -129,6 +136,11 @@ class Arm:
             run={**self.run, **self.scale_run.get(scale, {})},
             scale_config={},
             scale_run={},
+            early_stopping=(
+                self.early_stopping.get(scale, 0)
+                if isinstance(self.early_stopping, Mapping)
+                else self.early_stopping
+            ),
         )
 
     def sweep_at(self, scale: str) -> Sweep | None:
