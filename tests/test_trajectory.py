@@ -227,3 +227,31 @@ def test_a_selection_arms_trajectory_reads_seed_0_in_its_chosen_run(tmp_path):
     assert result["rows"][0]["chosen"] == "base_features=8"
     values = result["trajectory"]["arms"][0]["metrics"]["inception_score.mean"]["values"]
     assert values == [[8.0, 9.0], [8.0, 9.0]]  # steps 2 and 4; seeds 0 (chosen run) and 1
+
+
+def test_an_arm_of_its_own_length_is_scored_at_the_scales_steps_before_its_last(tmp_path):
+    FakeCommands.commands = []
+    study = Study(
+        name="toy_lengths",
+        title="an arm trained shorter than the scale",
+        metric=TOY.metric,
+        also=TOY.also,
+        arms=(Arm("plain", "gan"), Arm("short", "gan", scale_run={"cpu": {"steps": 3}})),
+        scales={"cpu": Scale(dataset="mnist5k", steps=6, seeds=1, at_steps=(2, 4))},
+    )
+    result = trajectory.run_trajectory_study(
+        study, "cpu", str(tmp_path), runner_class=FakeTrajectoryRunner, log=lambda _: None
+    )
+    short = [args for _, args in FakeCommands.commands if any("short" in a for a in args)]
+    train, evaluate = short
+    assert "--steps=3" in train and "--checkpoint_every=2" in train  # step 3: the last
+    assert "--step=2,3" in evaluate
+    assert result["trajectory"]["steps"] == [2, 3, 4, 6]  # the union of the arms' steps
+    scores = result["trajectory"]["arms"][1]["metrics"]["inception_score.mean"]["values"]
+    assert scores == [
+        [fake_scores("short", 0, 2)[0]],
+        [fake_scores("short", 0, 3)[0]],
+        [None],
+        [None],
+    ]
+    assert result["rows"][1]["values"] == [fake_scores("short", 0, 3)[0]]

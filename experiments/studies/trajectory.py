@@ -37,20 +37,26 @@ from unigen_jax.errors import UserInputError
 from unigen_jax.train.workdir import eval_report_name
 
 
-def scored_steps(scale) -> tuple[int, ...]:
-    """The steps a run of `scale` is scored at: its `at_steps` up to its length, and the last."""
+def scored_steps(scale, steps: int | None = None) -> tuple[int, ...]:
+    """The steps a run of `scale` is scored at: its `at_steps` before the run's last step
+    (`steps`: the scale's, unless the arm trains its own length), and the last."""
     for step in scale.at_steps:
         if step <= 0:
             raise UserInputError(f"Scale.at_steps must be positive steps, got {step}")
-    return tuple(sorted({s for s in scale.at_steps if s < scale.steps} | {scale.steps}))
+    last = steps or scale.steps
+    return tuple(sorted({s for s in scale.at_steps if s < last} | {last}))
 
 
 class TrajectoryRunner(study_runner.Runner):
     """A `Runner` whose runs keep the checkpoints of the scored steps and score each of them."""
 
+    _steps: int | None = None  # the length of the run `score` trains (None: the scale's)
+
     def score(self, workdir, arm, config, seed, split, classifier):
         # Also every checkpoint the arm keeps itself (an early-stopped arm's).
-        every = math.gcd(checkpoint_period(self.scale), arm.run.get("checkpoint_every", 0))
+        self._steps = self.run_steps(arm)
+        period = checkpoint_period(self.scale, self._steps)
+        every = math.gcd(period, arm.run.get("checkpoint_every", 0))
         kept = {"checkpoint_every": every, "keep_checkpoints_every": every}
         self._workdir, self._split = workdir, split
         arm = dataclasses.replace(arm, run={**arm.run, **kept})
@@ -62,7 +68,7 @@ class TrajectoryRunner(study_runner.Runner):
         unless it names its steps itself (an early-stopped arm's validation scores)."""
         if module != "experiments.evaluate" or any(a.startswith("--step=") for a in args):
             return super().command(module, args, log_path)
-        steps = scored_steps(self.scale)
+        steps = scored_steps(self.scale, self._steps)
         names = next(a for a in args if a.startswith("--metrics=")).split("=", 1)[1].split(",")
         pending = [
             step
@@ -81,11 +87,12 @@ class TrajectoryRunner(study_runner.Runner):
         return os.path.join(self._workdir, eval_report_name(self._split, step))
 
 
-def checkpoint_period(scale) -> int:
-    """The period that keeps the checkpoint of every scored step: the greatest common divisor
-    of those before the run's last step, which train saves and keeps anyway (5,000 steps scored
-    every 600: 600, not gcd(600, 5000) = 200 and 25 checkpoints)."""
-    steps = scored_steps(scale)
+def checkpoint_period(scale, steps: int | None = None) -> int:
+    """The period that keeps the checkpoint of every scored step of a run of `steps` (default
+    the scale's): the greatest common divisor of those before the run's last step, which train
+    saves and keeps anyway (5,000 steps scored every 600: 600, not gcd(600, 5000) = 200 and 25
+    checkpoints)."""
+    steps = scored_steps(scale, steps)
     return math.gcd(*steps[:-1]) if len(steps) > 1 else steps[0]
 
 
@@ -111,13 +118,15 @@ def _seed_workdirs(study, scale, study_dir: str, rows) -> list[list[str]]:
     return workdirs
 
 
-def collect(study, scale, study_dir: str, rows=None) -> dict:
+def collect(study, scale_name: str, scale, study_dir: str, rows=None) -> dict:
     """The trajectory of every arm from the runs' eval_step reports under `study_dir`:
     {"steps": [...], "arms": [{"label", "metrics": {"metric.key": {"values": [[per seed] per
     step], "mean": [...], "std": [...], "real": value on real data or None}}}]}; a report not
-    yet written is None (and left out of the mean and std). `rows`: run_study's, which name
-    each seed's run folder (a Selection arm's seed 0 is its chosen run)."""
-    steps = scored_steps(scale)
+    yet written is None (and left out of the mean and std), as is a step past an arm's own
+    length (the union of the arms' scored steps). `rows`: run_study's, which name each seed's
+    run folder (a Selection arm's seed 0 is its chosen run)."""
+    lengths = {arm.at_scale(scale_name).run.get("steps", scale.steps) for arm in study.arms}
+    steps = sorted({step for length in lengths for step in scored_steps(scale, length)})
     arms = []
     for arm, workdirs in zip(
         study.arms, _seed_workdirs(study, scale, study_dir, rows), strict=True
@@ -227,7 +236,8 @@ def run_trajectory_study(
         error, result = failure, {"rows": None}
     study_dir = os.path.join(os.path.abspath(root), study.name, scale_name)
     if not kwargs.get("dry_run"):
-        trajectory = collect(study, scale, study_dir, result["rows"] or _saved_rows(study_dir))
+        rows = result["rows"] or _saved_rows(study_dir)
+        trajectory = collect(study, scale_name, scale, study_dir, rows)
         os.makedirs(study_dir, exist_ok=True)
         with open(os.path.join(study_dir, "trajectory.json"), "w") as f:
             json.dump({"study": study.name, "scale": scale_name, **trajectory}, f, indent=2)
