@@ -57,7 +57,7 @@ class FakeCommands(study_runner.Runner):
         asked = [int(s) for s in flags["step"].split(",")] if "step" in flags else [None]
         for step in asked:
             at = STEPS if step is None else step
-            value = (validation_score if split == "validation" else final_score)(seed, at)
+            value = self.value(workdir, split, seed, at)
             report = {
                 "step": at,
                 "metrics": {"classification_accuracy": {"model": {"value": value}}},
@@ -65,6 +65,9 @@ class FakeCommands(study_runner.Runner):
             with open(os.path.join(workdir, eval_report_name(split, step)), "w") as f:
                 json.dump(report, f)
         return True
+
+    def value(self, workdir, split, seed, step):
+        return (validation_score if split == "validation" else final_score)(seed, step)
 
 
 class FakeTrajectoryRunner(trajectory.TrajectoryRunner, FakeCommands):
@@ -131,28 +134,13 @@ def candidate_score(temperature: float, step: int) -> float:
 
 
 class FakeSelectionCommands(FakeCommands):
-    """As FakeCommands, the validation scores of each candidate (its workdir names tau) from
-    candidate_score, and of seed 1 from validation_score."""
+    """As FakeCommands, with each candidate's validation scores (its workdir names tau) from
+    candidate_score."""
 
-    def command(self, module, args, log_path):
-        done = super().command(module, args, log_path)
-        flags = dict(arg[2:].split("=", 1) for arg in args if "=" in arg)
-        if module == "experiments.evaluate" and "select_temperature_" in flags["workdir"]:
-            temperature = float(flags["workdir"].rsplit("_", 1)[1])
-            for step in [int(s) for s in flags.get("step", str(STEPS)).split(",")]:
-                value = (
-                    candidate_score(temperature, step)
-                    if flags["split"] == "validation"
-                    else final_score(0, step)
-                )
-                report = {
-                    "step": step,
-                    "metrics": {"classification_accuracy": {"model": {"value": value}}},
-                }
-                name = eval_report_name(flags["split"], step if "step" in flags else None)
-                with open(os.path.join(flags["workdir"], name), "w") as f:
-                    json.dump(report, f)
-        return done
+    def value(self, workdir, split, seed, step):
+        if split == "validation" and "select_temperature_" in workdir:
+            return candidate_score(float(workdir.rsplit("_", 1)[1]), step)
+        return super().value(workdir, split, seed, step)
 
 
 def test_a_selection_chooses_the_value_and_the_step_together(tmp_path):
