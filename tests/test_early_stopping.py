@@ -3,6 +3,7 @@ as the row's value, resume without running again, and the one-line errors."""
 
 import json
 import os
+import shutil
 
 import pytest
 
@@ -143,7 +144,7 @@ class FakeSelectionCommands(FakeCommands):
         return super().value(workdir, split, seed, step)
 
 
-def test_a_selection_chooses_the_value_and_the_step_together(tmp_path):
+def test_a_selection_chooses_the_value_and_the_step_together(tmp_path, capsys):
     FakeCommands.commands = []
     study = Study(
         name="toy_select_early",
@@ -177,6 +178,18 @@ def test_a_selection_chooses_the_value_and_the_step_together(tmp_path):
     # Every checkpoint of every candidate was scored on validation; none on test but tau = 3's.
     tested = {a[0] for m, a in FakeCommands.commands if "--split=test" in a}
     assert not any("select_temperature_1.0" in workdir for workdir in tested)
+
+    # A dry run reads a finished selection's choice and prints the seeds it still needs.
+    shutil.rmtree(tmp_path / "toy_select_early" / "cpu" / "aa" / "seed1")
+    capsys.readouterr()
+    study_runner.run_study(study, "cpu", str(tmp_path), dry_run=True, log=lambda _: None)
+    printed = [line for line in capsys.readouterr().out.splitlines() if "$ python" in line]
+    assert [line.split()[3] for line in printed] == [
+        "experiments.train",  # seed 1 at tau = 3, then its scores: the last step on test,
+        "experiments.evaluate",  # then every checkpoint on validation
+        "experiments.evaluate",
+    ]
+    assert "--config.temperature=3.0" in printed[0] and "--seed=1" in printed[0]
 
 
 def test_early_stopping_by_scale():

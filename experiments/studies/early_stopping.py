@@ -92,13 +92,14 @@ def _report(workdir: str, split: str, step: int, metrics):
 
 def _evaluate(runner, workdir, seed, split, classifier, reports, metrics=None) -> bool:
     """Scores on `split` the steps of `reports` ({step: complete report or None}) that have
-    none; True if every command succeeded (and not in a dry run)."""
+    none; True if every report is complete now: none was missing (a dry run, too, then reads
+    them, so that it knows a finished selection's choice), or every command succeeded (not in
+    a dry run)."""
     pending = [step for step, report in reports.items() if report is None]
-    if pending:
-        metrics = metrics or [runner.study.metric]
-        args = runner.evaluate_args(workdir, seed, split, classifier, metrics)
-        args.append(f"--step={','.join(map(str, pending))}")
-        log = os.path.join(workdir, "run.log")
-        if not runner.command("experiments.evaluate", args, log):
-            return False
-    return not runner.dry_run
+    if not pending:
+        return True
+    metrics = metrics or [runner.study.metric]
+    args = runner.evaluate_args(workdir, seed, split, classifier, metrics)
+    args.append(f"--step={','.join(map(str, pending))}")
+    log = os.path.join(workdir, "run.log")
+    return runner.command("experiments.evaluate", args, log) and not runner.dry_run
