@@ -93,6 +93,30 @@ def test_report_only_runs_nothing_and_leaves_a_choice_with_unscored_candidates_u
         study_runner.run_study(TOY, "cpu", str(tmp_path), dry_run=True, report_only=True)
 
 
+def test_report_only_reads_runs_scored_by_the_dry_runs_commands_in_other_processes(
+    tmp_path, monkeypatch
+):
+    """`experiments.evaluate --step=N` (a dry run's command) writes the report of step N only;
+    it is the run's result when N is the run's last step, and an earlier step's is not."""
+    monkeypatch.setattr(study_runner.subprocess, "run", None)  # any command would fail
+    study = Study(
+        name="toy",
+        title="a toy study",
+        metric=("elbo", "elbo"),
+        arms=(Arm("base", "vae"),),
+        scales={"cpu": Scale(dataset="digits", steps=10, seeds=2)},
+    )
+    for run, step, value in (("seed0", 10, -3.0), ("seed1", 5, -4.0)):
+        report = {"step": step, "split": "test", "metrics": {"elbo": {"model": {"elbo": value}}}}
+        path = tmp_path / "toy" / "cpu" / "base" / run / eval_report_name("test", step)
+        path.parent.mkdir(parents=True)
+        path.write_text(json.dumps(report))
+    result = study_runner.run_study(
+        study, "cpu", str(tmp_path), report_only=True, log=lambda _: None
+    )
+    assert result["rows"][0]["values"] == [-3.0, None]
+
+
 def test_a_scale_config_reaches_every_arm_and_an_arms_own_config_wins(tmp_path):
     FakeRunner.calls = []
     scaled = Study(

@@ -128,18 +128,23 @@ class Runner:
     def saved_report(self, workdir: str, split: str, metrics=None, steps=None):
         """The run's eval report on `split` if it holds every metric of `metrics` ((metric,
         key) pairs; default the study's) and, given `steps`, scores the run at that step; else
-        None. A report of a later step is an error: a run cannot be trained backwards."""
-        path = os.path.join(workdir, eval_report_name(split))
-        report = complete_report(path, self._metric_names(metrics))
-        if report is None or steps is None or report.get("step", steps) == steps:
+        None. Given `steps`, the report of that step (`experiments.evaluate --step`, as the
+        commands of a dry run score a run in other processes) serves when the latest
+        checkpoint's has not been written. A report of a later step is an error: a run cannot be
+        trained backwards."""
+        names = self._metric_names(metrics)
+        report = complete_report(os.path.join(workdir, eval_report_name(split)), names)
+        if report is not None and (steps is None or report.get("step", steps) == steps):
             return report
-        if report["step"] > steps:
+        if report is not None and report["step"] > steps:
             raise UserInputError(
                 f"{workdir} holds a run trained to step {report['step']}, past the {steps} "
                 f"steps asked for; ask for --steps={report['step']} or more, or give the study "
                 "another --workdir"
             )
-        return None
+        if steps is None:
+            return None
+        return complete_report(os.path.join(workdir, eval_report_name(split, steps)), names)
 
     def evaluate_args(self, workdir: str, seed: int, split: str, classifier, metrics=None):
         """The `experiments.evaluate` flags that score a run on `split` by `metrics` ((metric,
