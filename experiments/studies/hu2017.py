@@ -186,9 +186,10 @@ STUDIES = (
         ),
         scales=GAN_SCALES,
         notes=(
-            "Scored with the project's own mnist5k classifier (the paper's residual network "
-            "scores 9.09 on real MNIST test data; ours' score on real test data is printed "
-            "beside). Mean ± std over seeds." + GAN_FULL_NOTES
+            "Scored with the project's own classifier of the scale's digits (mnist5k's at cpu "
+            "scale, mnist70k's at full; the paper's residual network scores 9.09 on real MNIST "
+            "test data; ours' score on real test data is printed beside). Mean ± std over "
+            "seeds." + GAN_FULL_NOTES
         ),
     ),
     Study(
@@ -204,9 +205,9 @@ STUDIES = (
         ),
         scales=GAN_SCALES,
         notes=(
-            "Samples generated for each label in turn, classified by the project's mnist5k "
-            "classifier (the paper's evaluation network: 0.990 accuracy on real test data)."
-            + GAN_FULL_NOTES
+            "Samples generated for each label in turn, classified by the project's classifier of "
+            "the scale's digits (mnist5k's at cpu scale, mnist70k's at full; the paper's "
+            "evaluation network: 0.990 accuracy on real test data)." + GAN_FULL_NOTES
         ),
     ),
     _figure1("hu2017_figure1_vae", "vae", "VAE", True),
@@ -252,7 +253,8 @@ STUDIES = (
             "trunk infers the code of the 500 mnist5k test digits, scored under the best "
             "one-to-one matching of the 10 code values to the 10 digits (Hungarian); beside it "
             "the same matching for generated samples (5,000 codes drawn evenly, classified by "
-            "the project's mnist5k classifier) and the inception score of the samples (its "
+            "the project's classifier of the scale's digits) and the inception score of the "
+            "samples (its "
             "'real' column: the score of the real test digits). cpu scale: trained on 4,500 "
             "digits instead of 60,000, with the project's DCGAN, not Chen et al.'s networks. "
             "full scale: Chen et al.'s released MNIST code (`infogan_chen`'s settings: their "
