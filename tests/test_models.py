@@ -7,6 +7,7 @@ import pytest
 from scipy import special
 
 from unigen_jax import models
+from unigen_jax import nets as flax_nets
 from unigen_jax.data import DatasetInfo
 from unigen_jax.errors import UserInputError
 from unigen_jax.train import Networks, create_train_state
@@ -156,6 +157,52 @@ def test_gan_generator_reads_noise_of_the_chosen_distribution(noise):
     np.testing.assert_allclose(loss, np.mean(np.log1p(np.exp(-np.asarray(fake_logits)))), rtol=1e-5)
 
 
+def test_gan_families_take_chen_et_al_mnist_networks():
+    """`architecture="chen_mnist"` gives every generator-and-discriminator family Chen et al.'s
+    MNIST nets (FC 1024 + BatchNorm in G and D); the GAN's generator loss on them is the
+    modified loss of D(G(z)) applied by hand."""
+    x = np.random.default_rng(3).uniform(size=(4, 28, 28, 1)).astype(np.float32)
+    batch = {"x": x, "label": np.arange(4, dtype=np.int32)}
+    model, state, nets = _setup("gan", IMAGES, batch, architecture="chen_mnist", latent_dim=3)
+    assert isinstance(model.networks["generator"], flax_nets.InfoGANMNISTGenerator)
+    assert isinstance(model.networks["discriminator"], flax_nets.InfoGANMNISTDiscriminator)
+    variables = {
+        name: {"params": state.params[name], "batch_stats": state.batch_stats[name]}
+        for name in ("generator", "discriminator")
+    }
+    z = nets().normal("z", (3,))
+    fake_logits, _ = model.networks["generator"].apply(
+        variables["generator"], z, train=True, mutable=["batch_stats"]
+    )
+    (d_logits, features), _ = model.networks["discriminator"].apply(
+        variables["discriminator"], special.expit(fake_logits), train=True, mutable=["batch_stats"]
+    )
+    assert features.shape == (4, 1024)
+    loss, _ = model.phases[1].loss_fn(nets(), batch)
+    np.testing.assert_allclose(loss, np.mean(np.log1p(np.exp(-np.asarray(d_logits)))), rtol=1e-5)
+    labelled = DatasetInfo(
+        name="toy", kind="image", shape=(28, 28, 1), num_classes=10, num_examples=8
+    )
+    cgan, _, cgan_nets = _setup("cgan", labelled, batch, architecture="chen_mnist", latent_dim=3)
+    assert isinstance(cgan.networks["discriminator"], flax_nets.InfoGANMNISTDiscriminator)
+    d_loss, _ = cgan.phases[0].loss_fn(cgan_nets(), batch)
+    assert np.isfinite(d_loss)
+
+
+@pytest.mark.parametrize(
+    "info, hyperparameters, message",
+    [
+        (VECTORS, {}, "chen_mnist needs image data; use mlp"),
+        (IMAGES, {"discriminator_norm": "layer"}, "BatchNorm and no minibatch layer"),
+        (IMAGES, {"minibatch_kernels": 2}, "BatchNorm and no minibatch layer"),
+    ],
+)
+def test_chen_et_al_mnist_networks_refuse_what_they_cannot_be(info, hyperparameters, message):
+    config = models.make_config("gan", architecture="chen_mnist", **hyperparameters)
+    with pytest.raises(UserInputError, match=message):
+        models.build_model("gan", config, info, axis_name=None)
+
+
 def test_wgan_gp_discriminator_phase_adds_the_penalty():
     batch = {
         "x": np.random.default_rng(1).normal(size=(4, 2)).astype(np.float32),
@@ -188,6 +235,7 @@ def test_wgan_gp_discriminator_phase_adds_the_penalty():
         ("gan", {"label_smoothing": 0.1, "loss": "hinge"}, "logistic losses"),
         ("gan", {"nope": 1}, "no hyperparameter 'nope'"),
         ("vae", {"likelihood": "poisson"}, "unknown likelihood"),
+        ("vae", {"architecture": "chen_mnist"}, "unknown architecture 'chen_mnist'"),
         ("nope", {}, "unknown model"),
     ],
 )

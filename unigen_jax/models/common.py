@@ -12,6 +12,13 @@ from unigen_jax import nets as flax_nets
 from unigen_jax.errors import UserInputError
 
 ARCHITECTURES = ("auto", "dcgan", "mlp")
+# Chen et al.'s released InfoGAN MNIST networks (`nets.InfoGANMNISTGenerator`,
+# `nets.InfoGANMNISTDiscriminator`; arXiv 1606.03657, Appendix C): the DCGAN convolutions with a
+# fully connected 1024-unit BatchNorm layer in G and in D, as the TensorFlow DCGANs for MNIST
+# of the time build them. A generator and a discriminator, no encoder: for the families made
+# of those two (`GAN_ARCHITECTURES`).
+CHEN_MNIST = "chen_mnist"
+GAN_ARCHITECTURES = (*ARCHITECTURES, CHEN_MNIST)
 
 
 def check_choice(field: str, value: str, choices: Sequence[str]) -> None:
@@ -43,9 +50,9 @@ def resolve_architecture(architecture: str, data_kind: str) -> str:
     """'auto' picks the DCGAN family for images and MLPs for vectors (2-D mixtures)."""
     if architecture == "auto":
         return "dcgan" if data_kind == "image" else "mlp"
-    if architecture == "dcgan" and data_kind != "image":
+    if architecture in ("dcgan", CHEN_MNIST) and data_kind != "image":
         raise UserInputError(
-            "--config.architecture=dcgan needs image data; use mlp for vector data"
+            f"--config.architecture={architecture} needs image data; use mlp for vector data"
         )
     return architecture
 
@@ -151,7 +158,11 @@ def mlp_options(architecture, *, activation=None, kernel_stddev=None) -> dict:
 def generator_net(
     architecture, output_shape, *, base_features, hidden_sizes, axis_name, **mlp_kwargs
 ):
-    """The DCGAN or MLP generator; `mlp_kwargs` from `mlp_options`."""
+    """The DCGAN, Chen et al.'s MNIST or the MLP generator; `mlp_kwargs` from `mlp_options`."""
+    if architecture == CHEN_MNIST:
+        return flax_nets.InfoGANMNISTGenerator(
+            output_shape=tuple(output_shape), base_features=base_features, axis_name=axis_name
+        )
     if architecture == "dcgan":
         return flax_nets.DCGANGenerator(
             output_shape=tuple(output_shape), base_features=base_features, axis_name=axis_name
@@ -172,9 +183,18 @@ def discriminator_net(
     minibatch_kernel_dim: int = 5,
     **mlp_kwargs,
 ):
-    """The DCGAN or MLP discriminator; `minibatch_kernels` > 0 adds minibatch discrimination
-    before its logit (`nets.MinibatchDiscrimination`); `mlp_kwargs` from `mlp_options`."""
+    """The DCGAN, Chen et al.'s MNIST or the MLP discriminator; `minibatch_kernels` > 0 adds
+    minibatch discrimination before its logit (`nets.MinibatchDiscrimination`); `mlp_kwargs`
+    from `mlp_options`. Chen et al.'s has BatchNorm and no minibatch layer."""
     minibatch = dict(minibatch_kernels=minibatch_kernels, minibatch_kernel_dim=minibatch_kernel_dim)
+    if architecture == CHEN_MNIST:
+        if normalization != "batch" or minibatch_kernels:
+            raise UserInputError(
+                f"--config.architecture={CHEN_MNIST}'s discriminator has BatchNorm and no "
+                "minibatch layer: leave --config.discriminator_norm=batch and "
+                "--config.minibatch_kernels=0, or use --config.architecture=dcgan"
+            )
+        return flax_nets.InfoGANMNISTDiscriminator(base_features=base_features, axis_name=axis_name)
     if architecture == "dcgan":
         return flax_nets.DCGANDiscriminator(
             base_features=base_features,

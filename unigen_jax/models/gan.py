@@ -100,7 +100,7 @@ class GANConfig:
     def __post_init__(self):
         common.check_choice("loss", self.loss, LOSS_FAMILIES)
         common.check_choice("noise", self.noise, common.NOISES)
-        common.check_choice("architecture", self.architecture, common.ARCHITECTURES)
+        common.check_choice("architecture", self.architecture, common.GAN_ARCHITECTURES)
         common.check_choice("discriminator_norm", self.discriminator_norm, NORMALIZATIONS)
         common.check_choice("optimizer", self.optimizer, common.OPTIMIZERS)
         for field in ("latent_dim", "base_features", "generator_lr", "discriminator_lr"):

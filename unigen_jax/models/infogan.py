@@ -79,8 +79,8 @@ SWEEP_RANGE = 2.0  # Chen et al. 2016, Figure 2c-d: "varying c2 from -2 to 2"
 SWEEP_COLUMNS = 9  # -2, -1.5, ..., 2
 SWEEP_ROWS = 8  # rows of a sweep grid without a categorical code (one noise draw each)
 MAX_SWEEP_ROWS = 16
-CHEN_ARCHITECTURE = "chen_mnist"
-ARCHITECTURES = (*common.ARCHITECTURES, CHEN_ARCHITECTURE)
+CHEN_ARCHITECTURE = common.CHEN_MNIST
+ARCHITECTURES = common.GAN_ARCHITECTURES
 # Chen et al.'s released MNIST experiment (launchers/run_mnist_exp.py, infogan_trainer.py):
 # their nets, Uniform(62) noise, Q updated by D's optimizer only. The other settings are the
 # config's defaults (62 noise variables, a 10-way and 2 continuous codes with Q's unit std,
@@ -119,7 +119,7 @@ class InfoGANConfig:
     10-way code, 2 continuous codes, lambda 1, Adam beta1 0.5, D 2e-4, G 1e-3).
 
     `architecture="chen_mnist"` reads `base_features` and `q_hidden_sizes`; its FC layers have
-    1024 units and its D always BatchNorm (`hidden_sizes`, `discriminator_norm` unused)."""
+    1024 units and its D BatchNorm (`hidden_sizes` unused, `discriminator_norm` "batch")."""
 
     latent_dim: int = 62
     categorical_dim: int = 10
@@ -303,27 +303,14 @@ def make_infogan(
 
 
 def _networks(config: InfoGANConfig, data_info, axis_name):
-    """(generator, discriminator, Q head) of the configured architecture."""
+    """(generator, discriminator, Q head) of the configured architecture: Chen et al.'s MNIST
+    nets come with their Q head (`InfoGANMNISTQHead`, BatchNorm), the others with an MLP one."""
     heads = dict(categorical_dim=config.categorical_dim, continuous_dim=config.continuous_dim)
     q_hidden = tuple(config.q_hidden_sizes)
-    if config.architecture == CHEN_ARCHITECTURE:
-        if data_info.kind != "image":
-            raise UserInputError(
-                f"--config.architecture={CHEN_ARCHITECTURE} needs image data; use mlp for "
-                "vector data"
-            )
-        return (
-            flax_nets.InfoGANMNISTGenerator(
-                output_shape=tuple(data_info.shape),
-                base_features=config.base_features,
-                axis_name=axis_name,
-            ),
-            flax_nets.InfoGANMNISTDiscriminator(
-                base_features=config.base_features, axis_name=axis_name
-            ),
-            flax_nets.InfoGANMNISTQHead(**heads, hidden=q_hidden, axis_name=axis_name),
-        )
     architecture = common.resolve_architecture(config.architecture, data_info.kind)
+    q_head = (
+        flax_nets.InfoGANMNISTQHead if architecture == CHEN_ARCHITECTURE else flax_nets.InfoGANQHead
+    )
     shape_kwargs = dict(base_features=config.base_features, hidden_sizes=config.hidden_sizes)
     return (
         common.generator_net(architecture, data_info.shape, axis_name=axis_name, **shape_kwargs),
@@ -333,5 +320,5 @@ def _networks(config: InfoGANConfig, data_info, axis_name):
             axis_name=axis_name,
             **shape_kwargs,
         ),
-        flax_nets.InfoGANQHead(**heads, hidden=q_hidden, axis_name=axis_name),
+        q_head(**heads, hidden=q_hidden, axis_name=axis_name),
     )
