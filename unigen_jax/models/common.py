@@ -14,9 +14,8 @@ from unigen_jax.errors import UserInputError
 ARCHITECTURES = ("auto", "dcgan", "mlp")
 # Chen et al.'s released InfoGAN MNIST networks (`nets.InfoGANMNISTGenerator`,
 # `nets.InfoGANMNISTDiscriminator`; arXiv 1606.03657, Appendix C): the DCGAN convolutions with a
-# fully connected 1024-unit BatchNorm layer in G and in D, as the TensorFlow DCGANs for MNIST
-# of the time build them. A generator and a discriminator, no encoder: for the families made
-# of those two (`GAN_ARCHITECTURES`).
+# fully connected 1024-unit BatchNorm layer in G and in D, and LeakyReLU 0.01 in D. A generator
+# and a discriminator, no encoder: for the families made of those two (`GAN_ARCHITECTURES`).
 CHEN_MNIST = "chen_mnist"
 GAN_ARCHITECTURES = (*ARCHITECTURES, CHEN_MNIST)
 
