@@ -64,8 +64,14 @@ def test_interrupted_and_resumed_run_is_bit_identical(tmp_path):
     second_wall = time.perf_counter() - started
     assert any("resumed" in line and "step 3" in line for line in lines)
     # The run's training time: each invocation's wall time, added up across the resume.
-    total = json.loads((resumed / "config.json").read_text())["train_seconds"]
+    recorded = json.loads((resumed / "config.json").read_text())
+    total = recorded["train_seconds"]
     assert 0 < first <= first_wall and first < total <= first + second_wall
+    # Rerun once finished, it trains and compiles nothing and keeps the first call's time.
+    train(*_tiny(resumed, 6), log=lambda _: None)
+    rerun = json.loads((resumed / "config.json").read_text())
+    assert rerun["first_call_sec"] == recorded["first_call_sec"] != {}
+    assert total <= rerun["train_seconds"]
 
     a, b = _final_state(straight, run, config), _final_state(resumed, run, config)
     assert int(a.step) == int(b.step) == 6

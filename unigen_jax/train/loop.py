@@ -345,19 +345,25 @@ def _silent(_):
     pass
 
 
-def _previous_train_seconds(config_path: str) -> float:
-    """The training time config.json records of the run's earlier invocations (0 if none)."""
+def _previous_record(config_path: str) -> dict:
+    """What config.json records of the run's earlier invocations: their training time (0 if
+    none) and, if any compiled, their first calls' times, which a rerun that compiles
+    nothing (a finished run) keeps."""
     try:
         with open(config_path) as f:
-            return float(json.load(f).get("train_seconds", 0.0))
-    except (OSError, ValueError, TypeError):
-        return 0.0
+            previous = json.load(f)
+        record = {"train_seconds": float(previous.get("train_seconds", 0.0))}
+        if isinstance(previous.get("first_call_sec"), dict):
+            record["first_call_sec"] = dict(previous["first_call_sec"])
+        return record
+    except (OSError, ValueError, TypeError, AttributeError):
+        return {"train_seconds": 0.0}
 
 
 def _train_locked(run, model, source, test_source, streams, resolved, mesh, config_path, log):
     """`train` once the workdir is locked."""
     started = time.perf_counter()
-    resolved["train_seconds"] = _previous_train_seconds(config_path)
+    resolved.update(_previous_record(config_path))
     primary = distributed.is_primary()
     checkpoint_dir = os.path.join(run.workdir, "checkpoints")
     example = source.get(np.arange(2))
