@@ -29,11 +29,11 @@ def _every_fifth(steps: int) -> tuple[int, ...]:
 # the TensorFlow DCGAN most used then (carpedm20/DCGAN-tensorflow, model.py) has, for MNIST, the
 # same shape: fully connected 1024-unit BatchNorm layers in G and D around two convolutions
 # each (its D convs have 11 and 74 channels where Chen et al.'s have 64 and 128; it conditions
-# every layer on the label). The project's DCGAN nets, measured
-# first, reached an inception score of 7.27 at 12,000 steps (GAN and IWGAN, seed 0, rising by
-# about 0.1 a 2,400 steps); these nets scored 7.46, 8.00, 8.40, 8.46 at steps 1,200 to 4,800
-# (GAN probe, seed 0). 5,000 steps of 128 are 10.7 passes (Hu et al. give no length); ~55 min
-# a run on one core beside another run (measured: 1.5 steps/s).
+# every layer on the label). The project's DCGAN nets, measured first, reached an inception
+# score of 7.27 at 12,000 steps (GAN and IWGAN, seed 0, rising by about 0.1 a 2,400 steps);
+# these nets scored 7.46, 8.00, 8.40, 8.46 at steps 1,200 to 4,800 (GAN probe, seed 0). 5,000
+# steps of 128 are 10.7 passes (Hu et al. give no length); 60-64 min a run on one core beside
+# another run (measured: 1.3-1.4 steps/s).
 GAN_FULL_STEPS = 5000
 DCGAN_CODE = {"latent_dim": 100, "noise": "uniform"}
 # What the full scale keeps from the paper and where it departs (Table 2 left and middle).
