@@ -17,7 +17,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 
 def dry_run(study: str, workdir: str) -> list[str]:
     """The `python -m ...` commands `experiments.reproduce --dry_run` prints, in order."""
-    printed = subprocess.run(
+    done = subprocess.run(
         [
             sys.executable,
             "-m",
@@ -30,8 +30,10 @@ def dry_run(study: str, workdir: str) -> list[str]:
         cwd=ROOT,
         capture_output=True,
         text=True,
-        check=True,
-    ).stdout
+    )
+    if done.returncode:  # the dry run's own one-line reason (an unknown study, say)
+        sys.exit((done.stderr.strip().splitlines() or ["experiments.reproduce failed"])[-1])
+    printed = done.stdout
     commands = (line.strip().removeprefix("$ ") for line in printed.splitlines())
     return [command for command in commands if command.startswith("python -m ")]
 
