@@ -18,7 +18,7 @@ from unigen_jax.data.iterator import (
 from unigen_jax.data.mixtures import mixture_modes
 from unigen_jax.data.registry import DATASETS, get_source
 from unigen_jax.data.resized import ResizedSource, resize_images
-from unigen_jax.data.sources import ArraySource, DatasetInfo, Source
+from unigen_jax.data.sources import ArraySource, DatasetInfo, DynamicallyBinarizedSource, Source
 from unigen_jax.data.subsets import SubsetSource, holdout, share, training_sources
 
 __all__ = [
@@ -28,6 +28,7 @@ __all__ = [
     "StepBatches",
     "stream_seed",
     "DatasetInfo",
+    "DynamicallyBinarizedSource",
     "Source",
     "batch_indices",
     "epoch_permutation",

@@ -18,9 +18,12 @@ import functools
 import numpy as np
 
 from unigen_jax.data import offline
-from unigen_jax.data.sources import ArraySource
+from unigen_jax.data.sources import ArraySource, DynamicallyBinarizedSource
 
 NAME = "binarized_mnist5k"
+# The same digits redrawn from their grey levels in every training batch (evaluation reads the
+# fixed draw): `DatasetInfo.dynamic_binarization`.
+DYNAMIC_NAME = "dynamic_binarized_mnist5k"
 # Fixed entropy; changing it changes the data set of every user.
 SEED = 1995
 
@@ -38,3 +41,17 @@ def binarized_mnist5k_arrays() -> tuple[np.ndarray, np.ndarray]:
 def binarized_mnist5k(split: str = "train") -> ArraySource:
     """mnist5k with each pixel fixed once to Bernoulli(grey level): 4,500 / 500, 28x28x1."""
     return offline.array_source(NAME, split, binarized_mnist5k_arrays)
+
+
+def dynamic_binarized_mnist5k(split: str = "train") -> DynamicallyBinarizedSource:
+    """mnist5k drawn afresh as Bernoulli(grey level) in every training batch; `get` (evaluation,
+    validation) gives `binarized_mnist5k`'s fixed draw."""
+    fixed = offline.array_source(DYNAMIC_NAME, split, binarized_mnist5k_arrays)
+    grey = offline.mnist5k(split)
+    everything = np.arange(len(grey))
+    return DynamicallyBinarizedSource(
+        fixed.info,
+        fixed.get(everything)["x"],
+        grey.get(everything)["x"],
+        grey.get(everything)["label"],
+    )

@@ -94,19 +94,40 @@ def batch_indices(
     return indices
 
 
+# Tags the stream of uniforms that redraws dynamically binarised pixels (apart from the orders).
+BINARIZATION_STREAM = zlib.crc32(b"dynamic_binarization")
+
+
+def step_batch(source, batch_args: dict, step: int) -> dict[str, np.ndarray]:
+    """This process's batch of `step`: `source.get` of its `batch_indices`; for a dynamically
+    binarised source (`DatasetInfo.dynamic_binarization`), each pixel drawn afresh as
+    Bernoulli(grey level) by uniforms of np.random.default_rng([seed, step, process,
+    BINARIZATION_STREAM]), so the draws too are a pure function of (seed, step) and resume
+    exactly."""
+    indices = batch_indices(step=step, **batch_args)
+    batch = source.get(indices)
+    if source.info.dynamic_binarization:
+        grey = source.grey_levels(indices)
+        key = [batch_args["seed"], step, batch_args["process_index"], BINARIZATION_STREAM]
+        uniforms = np.random.default_rng(key).random(grey.shape, dtype=np.float32)
+        batch["x"] = (uniforms < grey).astype(np.float32)
+    return batch
+
+
 def _host_batches(source, batch_args: dict, step: int):
     """(step, batch) for step, step + 1, ... (a plain generator: the thread holds no iterator)."""
     while True:
-        yield step, source.get(batch_indices(step=step, **batch_args))
+        yield step, step_batch(source, batch_args, step)
         step += 1
 
 
 class BatchIterator:
     """Iterates over this process's batches of steps start_step, start_step + 1, ...
 
-    Each batch is `source.get(batch_indices(seed=seed, step=step, ...))`. A daemon thread
-    prepares up to `prefetch` batches ahead so that host work overlaps training; `prefetch=0`
-    prepares each batch in `__next__`. Use as a context manager, or call `close()`.
+    Each batch is `step_batch(source, ...)`: `source.get(batch_indices(seed=seed, step=step,
+    ...))`, redrawn for a dynamically binarised source. A daemon thread prepares up to
+    `prefetch` batches ahead so that host work overlaps training; `prefetch=0` prepares each
+    batch in `__next__`. Use as a context manager, or call `close()`.
 
     Args:
       source: a `Source`.
@@ -169,7 +190,7 @@ class BatchIterator:
         if self._closed:
             raise StopIteration
         if self._background is None:
-            batch = self.source.get(batch_indices(step=self.step, **self._batch_args))
+            batch = step_batch(self.source, self._batch_args, self.step)
         else:
             step, batch = next(self._background)
             assert step == self.step, (step, self.step)

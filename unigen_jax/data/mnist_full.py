@@ -23,6 +23,11 @@ by `np.random.default_rng(SEED)` over the training digits then the test digits, 
 pixel = 1 iff u < its float32 grey level in `mnist70k`. It is one fixed draw of ours, NOT
 Larochelle and Murray's binarised MNIST file (arXiv 1406.2751's and most likelihood papers'),
 so likelihoods on it are comparable to theirs only approximately.
+
+`dynamic_binarized_mnist70k`: the same digits "dynamically binarised" (Burda et al. 2016,
+arXiv 1509.00519): every training batch draws its pixels afresh from their grey levels
+(`DatasetInfo.dynamic_binarization`), which augments the data; validation and test read
+`binarized_mnist70k`'s fixed draw, so their bounds are comparable with runs trained on it.
 """
 
 from __future__ import annotations
@@ -34,11 +39,17 @@ from pathlib import Path
 
 import numpy as np
 
-from unigen_jax.data.sources import ArraySource, DatasetInfo, check_split
+from unigen_jax.data.sources import (
+    ArraySource,
+    DatasetInfo,
+    DynamicallyBinarizedSource,
+    check_split,
+)
 from unigen_jax.errors import UserInputError
 
 NAME = "mnist70k"
 BINARIZED_NAME = "binarized_mnist70k"
+DYNAMIC_NAME = "dynamic_binarized_mnist70k"
 SPLITS = ("train", "test")
 NUM_EXAMPLES = {"train": 60_000, "test": 10_000}
 # The validation share that holds out the papers' last 10,000 of the 60,000 training digits.
@@ -201,3 +212,11 @@ def mnist70k(split: str = "train") -> ArraySource:
 def binarized_mnist70k(split: str = "train") -> ArraySource:
     """mnist70k with each pixel fixed once to Bernoulli(grey level): 60,000 / 10,000."""
     return _source(BINARIZED_NAME, split, binarized_arrays)
+
+
+def dynamic_binarized_mnist70k(split: str = "train") -> DynamicallyBinarizedSource:
+    """mnist70k drawn afresh as Bernoulli(grey level) in every training batch; evaluation (and
+    validation) reads `binarized_mnist70k`'s fixed draw of the same digits."""
+    info = _source(DYNAMIC_NAME, split, binarized_arrays).info
+    binary, label = binarized_arrays(split)
+    return DynamicallyBinarizedSource(info, binary, grey_arrays(split)[0], label)

@@ -9,8 +9,15 @@ from unigen_jax.errors import UserInputError
 
 OFFLINE = ("mnist5k", mnist_full.NAME, "digits")
 # Built from another source: stacked_mnist, and binarized_mnist5k and binarized_mnist70k (pixels
-# fixed once to Bernoulli(grey level)) from mnist5k and mnist70k.
-DERIVED = ("stacked_mnist", binarized.NAME, mnist_full.BINARIZED_NAME)
+# fixed once to Bernoulli(grey level)) from mnist5k and mnist70k, and their dynamic forms
+# (training batches redrawn each step, evaluation on the fixed draw).
+DERIVED = (
+    "stacked_mnist",
+    binarized.NAME,
+    mnist_full.BINARIZED_NAME,
+    binarized.DYNAMIC_NAME,
+    mnist_full.DYNAMIC_NAME,
+)
 DATASETS: tuple[str, ...] = OFFLINE + DERIVED + mixtures.MIXTURES + tuple(TFDS_SPECS)
 
 
@@ -39,6 +46,10 @@ def get_source(
         return mnist_full.mnist70k(split)
     if name == mnist_full.BINARIZED_NAME:
         return mnist_full.binarized_mnist70k(split)
+    if name == mnist_full.DYNAMIC_NAME:
+        return mnist_full.dynamic_binarized_mnist70k(split)
+    if name == binarized.DYNAMIC_NAME:
+        return binarized.dynamic_binarized_mnist5k(split)
     if name == "digits":
         return offline.digits(split)
     if name == "stacked_mnist":

@@ -77,5 +77,11 @@ class ResizedSource:
         batch = self._base.get(check_indices(indices, len(self)))
         return {**batch, "x": resize_images(batch["x"], self.info.shape)}
 
+    def grey_levels(self, indices: np.ndarray) -> np.ndarray:
+        """The base's `grey_levels` resized (a dynamically binarised base only)."""
+        return resize_images(
+            self._base.grey_levels(check_indices(indices, len(self))), self.info.shape
+        )
+
     def __repr__(self) -> str:
         return f"ResizedSource({self.info})"

@@ -33,6 +33,10 @@ class DatasetInfo:
         (`unigen_jax.data.subsets.holdout`): `'stratified'`, a class-balanced random share, or
         `'last'`, the last examples in the file's order (the full MNIST's convention: the last
         10,000 of the 60,000 training digits).
+      dynamic_binarization: the training iterator draws each pixel of each batch afresh as
+        Bernoulli(its grey level), with the source's `grey_levels` (the "dynamically binarised"
+        protocol of Burda et al. 2016, arXiv 1509.00519, Section 5); `get`, which evaluation
+        and validation read, gives one fixed draw, so scores stay comparable across runs.
     """
 
     name: str
@@ -41,6 +45,7 @@ class DatasetInfo:
     num_classes: int
     num_examples: int
     holdout: str = "stratified"
+    dynamic_binarization: bool = False
 
     def __post_init__(self):
         if self.kind not in ("image", "vector"):
@@ -114,3 +119,27 @@ class ArraySource:
 
     def __repr__(self) -> str:
         return f"ArraySource({self.info})"
+
+
+class DynamicallyBinarizedSource(ArraySource):
+    """Binary images whose training batches are redrawn each step (`DatasetInfo`'s
+    `dynamic_binarization`): `get` gives the fixed draw `binary`, `grey_levels` the
+    probabilities the training iterator draws from.
+
+    Args:
+      info: the split's description (its `dynamic_binarization` is set here).
+      binary: float32 {0, 1} `[num_examples, *info.shape]`, one fixed draw of `grey`.
+      grey: float32 [0, 1] of the same shape.
+      label: int32 [num_examples].
+    """
+
+    def __init__(self, info: DatasetInfo, binary: np.ndarray, grey: np.ndarray, label: np.ndarray):
+        super().__init__(dataclasses.replace(info, dynamic_binarization=True), binary, label)
+        grey = np.asarray(grey, dtype=np.float32)
+        if grey.shape != self._x.shape:
+            raise ValueError(f"grey levels {grey.shape} do not match the images {self._x.shape}")
+        self._grey = grey
+
+    def grey_levels(self, indices: np.ndarray) -> np.ndarray:
+        """float32 [n, *info.shape]: the probability of a 1 in each pixel of `indices` [n]."""
+        return self._grey[check_indices(indices, len(self))]

@@ -41,6 +41,10 @@ class SubsetSource:
     def get(self, indices: np.ndarray) -> dict[str, np.ndarray]:
         return self._base.get(self._indices[check_indices(indices, len(self))])
 
+    def grey_levels(self, indices: np.ndarray) -> np.ndarray:
+        """The base's `grey_levels` (a dynamically binarised base only)."""
+        return self._base.grey_levels(self._indices[check_indices(indices, len(self))])
+
     def __repr__(self) -> str:
         return f"SubsetSource({self.info})"
 
