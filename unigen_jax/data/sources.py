@@ -34,9 +34,10 @@ class DatasetInfo:
         `'last'`, the last examples in the file's order (the full MNIST's convention: the last
         10,000 of the 60,000 training digits).
       dynamic_binarization: the training iterator draws each pixel of each batch afresh as
-        Bernoulli(its grey level), with the source's `grey_levels` (the "dynamically binarised"
-        protocol of Burda et al. 2016, arXiv 1509.00519, Section 5); `get`, which evaluation
-        and validation read, gives one fixed draw, so scores stay comparable across runs.
+        Bernoulli(its grey level), with the source's `grey_levels` (the "dynamically
+        binarised" protocol of Burda et al. 2016's MNIST experiments, arXiv 1509.00519);
+        `get`, which evaluation and validation read, gives one fixed draw, so scores stay
+        comparable across runs.
     """
 
     name: str
