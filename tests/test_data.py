@@ -270,11 +270,19 @@ def test_unknown_dataset_and_split():
     with pytest.raises(UserInputError) as excinfo:
         get_source("foo")
     _assert_one_line_user_error(excinfo, "unknown dataset 'foo'", "mnist5k", "celeb_a")
-    for name in ("mnist5k", "digits", "ring8", "grid25", "mnist", "celeb_a"):
+    for name in (
+        "mnist5k",
+        "digits",
+        "ring8",
+        "grid25",
+        "mnist",
+        "celeb_a",
+        "dynamic_binarized_mnist5k",
+    ):
         with pytest.raises(UserInputError) as excinfo:
             get_source(name, "validate")
         _assert_one_line_user_error(excinfo, "unknown split 'validate'", name, "train")
-    assert len(set(DATASETS)) == len(DATASETS) == 14
+    assert len(set(DATASETS)) == len(DATASETS) == 16
 
 
 def test_source_rejects_out_of_range_indices():
