@@ -142,5 +142,5 @@ class DynamicallyBinarizedSource(ArraySource):
         self._grey = grey
 
     def grey_levels(self, indices: np.ndarray) -> np.ndarray:
-        """float32 [n, *info.shape]: the probability of a 1 in each pixel of `indices` [n]."""
+        """float32 `[n, *info.shape]`: the probability of a 1 in each pixel of `indices` [n]."""
         return self._grey[check_indices(indices, len(self))]
