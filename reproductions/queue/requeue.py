@@ -43,7 +43,10 @@ def requeue(jobfile: str, include_failed: bool = False) -> tuple[list[str], list
     wanted = cut + failed if include_failed else cut
     with open(f"{jobfile}.lock", "a") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
-        queued = open(jobfile).read().splitlines() if os.path.exists(jobfile) else []
+        queued = []
+        if os.path.exists(jobfile):
+            with open(jobfile) as f:
+                queued = f.read().splitlines()
         back = [job for job in wanted if job not in queued]
         with open(jobfile, "w") as f:
             f.write("".join(f"{job}\n" for job in back + queued))

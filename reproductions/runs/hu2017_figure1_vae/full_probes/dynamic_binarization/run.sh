@@ -6,6 +6,7 @@
 # bound at the best one and at the last step. Usage: run.sh OUT_DIR [SHARE...] with SHARE 1pct,
 # 10pct or 100pct (default: 1pct 10pct); SEEDS="0 1 2" by default.
 set -eu
+[ $# -ge 1 ] || { echo "usage: run.sh OUT_DIR [1pct|10pct|100pct ...]" >&2; exit 2; }
 P=${P:-python}
 OUT=$1
 shift
