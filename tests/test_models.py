@@ -13,6 +13,9 @@ from unigen_jax.errors import UserInputError
 from unigen_jax.train import Networks, create_train_state
 
 IMAGES = DatasetInfo(name="toy", kind="image", shape=(28, 28, 1), num_classes=0, num_examples=8)
+BINARY_IMAGES = DatasetInfo(
+    name="toy", kind="image", shape=(28, 28, 1), num_classes=0, num_examples=8, binary=True
+)
 VECTORS = DatasetInfo(name="toy", kind="vector", shape=(2,), num_classes=0, num_examples=8)
 KEY = jax.random.PRNGKey(11)
 
@@ -67,16 +70,21 @@ def test_vae_loss_is_the_negative_elbo():
     np.testing.assert_allclose(metrics["elbo"], np.mean(log_px - kl), rtol=1e-4)
 
 
-def test_aavae_loss_is_the_weighted_mean_of_real_and_generated_elbos():
+@pytest.mark.parametrize("binary", [False, True])
+def test_aavae_loss_is_the_weighted_mean_of_real_and_generated_elbos(binary):
     """Hu et al. 2017, eq. 16 with the normalisation of the docstring: -(1/2B) sum over B real
-    and B generated examples of sigmoid(D(x)/tau) * ELBO(x), recomputed here in numpy."""
+    and B generated examples of sigmoid(D(x)/tau) * ELBO(x), recomputed here in numpy. On
+    binary data a generated x' is a draw from p(x|z'): pixel 1 where u < sigmoid(G(z'))."""
     rng = np.random.default_rng(3)
     x = rng.uniform(size=(4, 28, 28, 1)).astype(np.float32)
+    info = IMAGES
+    if binary:
+        x, info = (x < 0.5).astype(np.float32), BINARY_IMAGES
     batch = {"x": x, "label": np.zeros(4, np.int32)}
     tau = 3.0
     model, state, nets = _setup(
         "aavae",
-        IMAGES,
+        info,
         batch,
         latent_dim=2,
         hidden_sizes=(8,),
@@ -93,6 +101,10 @@ def test_aavae_loss_is_the_weighted_mean_of_real_and_generated_elbos():
     fake_z, fake_eps = draws.normal("fake_z", (2,)), draws.normal("fake_eps", (2,))
     eps = draws.normal("eps", (2,))
     fake = special.expit(np.asarray(apply("generator", fake_z), np.float64))
+    if binary:
+        fake = (np.asarray(draws.uniform("fake_pixels", (28, 28, 1))) < fake).astype(np.float64)
+        assert 0.2 < fake.mean() < 0.8  # a draw, neither all 0 nor all 1
+    assert model.config.generated_examples == ("draw" if binary else "mean")
 
     def elbo(data, noise):
         mean, log_var = (np.asarray(a, np.float64) for a in apply("encoder", data))
@@ -114,6 +126,29 @@ def test_aavae_loss_is_the_weighted_mean_of_real_and_generated_elbos():
     )
     np.testing.assert_allclose(loss, -np.mean(weighted), rtol=2e-4)
     np.testing.assert_allclose(metrics["real_weight"], np.mean(weight(x)), rtol=1e-5)
+
+
+def test_generated_examples_are_drawn_only_where_the_data_are_binary():
+    resolve = models.vae.resolve_generated_examples
+    assert resolve("auto", "bernoulli", BINARY_IMAGES) == "draw"
+    assert resolve("auto", "bernoulli", IMAGES) == "mean"  # grey digits, cross-entropy
+    assert resolve("auto", "gaussian", BINARY_IMAGES) == "mean"
+    assert resolve("mean", "bernoulli", BINARY_IMAGES) == "mean"
+    assert resolve("draw", "bernoulli", IMAGES) == "draw"
+    with pytest.raises(UserInputError, match="likelihood=bernoulli or generated_examples=mean"):
+        resolve("draw", "gaussian", IMAGES)
+    with pytest.raises(UserInputError, match="generated_examples"):
+        models.make_config("aavae", generated_examples="sample")
+    # The SVAE's `binarize` makes its phases see binary digits on grey data.
+    labelled = DatasetInfo(
+        name="toy", kind="image", shape=(28, 28, 1), num_classes=10, num_examples=8
+    )
+    for binarize, expected in ((False, "mean"), (True, "draw")):
+        config = models.make_config(
+            "aasvae", binarize=binarize, architecture="mlp", hidden_sizes=(8,), latent_dim=2
+        )
+        model = models.build_model("aasvae", config, labelled, axis_name=None)
+        assert model.config.generated_examples == expected
 
 
 @pytest.mark.parametrize(

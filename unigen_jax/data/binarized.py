@@ -40,7 +40,7 @@ def binarized_mnist5k_arrays() -> tuple[np.ndarray, np.ndarray]:
 
 def binarized_mnist5k(split: str = "train") -> ArraySource:
     """mnist5k with each pixel fixed once to Bernoulli(grey level): 4,500 / 500, 28x28x1."""
-    return offline.array_source(NAME, split, binarized_mnist5k_arrays)
+    return offline.array_source(NAME, split, binarized_mnist5k_arrays, binary=True)
 
 
 def dynamic_binarized_mnist5k(split: str = "train") -> DynamicallyBinarizedSource:

@@ -190,7 +190,7 @@ def binarized_arrays(split: str) -> tuple[np.ndarray, np.ndarray]:
     return out, label
 
 
-def _source(name: str, split: str, arrays) -> ArraySource:
+def _source(name: str, split: str, arrays, *, binary: bool = False) -> ArraySource:
     check_split(name, split, SPLITS)
     x, y = arrays(split)
     info = DatasetInfo(
@@ -200,6 +200,7 @@ def _source(name: str, split: str, arrays) -> ArraySource:
         num_classes=10,
         num_examples=len(y),
         holdout="last",
+        binary=binary,
     )
     return ArraySource(info, x, y)
 
@@ -211,7 +212,7 @@ def mnist70k(split: str = "train") -> ArraySource:
 
 def binarized_mnist70k(split: str = "train") -> ArraySource:
     """mnist70k with each pixel fixed once to Bernoulli(grey level): 60,000 / 10,000."""
-    return _source(BINARIZED_NAME, split, binarized_arrays)
+    return _source(BINARIZED_NAME, split, binarized_arrays, binary=True)
 
 
 def dynamic_binarized_mnist70k(split: str = "train") -> DynamicallyBinarizedSource:

@@ -107,13 +107,19 @@ def digits_arrays() -> tuple[np.ndarray, np.ndarray]:
     return _read_only(x, np.asarray(bunch.target, np.int32))
 
 
-def array_source(name: str, split: str, arrays) -> ArraySource:
-    """The `split` of the examples `arrays()` = (x, labels), by the fixed stratified rule."""
+def array_source(name: str, split: str, arrays, *, binary: bool = False) -> ArraySource:
+    """The `split` of the examples `arrays()` = (x, labels), by the fixed stratified rule;
+    `binary`: the pixels are all 0 or 1 (`DatasetInfo.binary`)."""
     check_split(name, split, SPLITS)
     x, y = arrays()
     idx = stratified_split(y, split)
     info = DatasetInfo(
-        name=name, kind="image", shape=x.shape[1:], num_classes=10, num_examples=len(idx)
+        name=name,
+        kind="image",
+        shape=x.shape[1:],
+        num_classes=10,
+        num_examples=len(idx),
+        binary=binary,
     )
     return ArraySource(info, x[idx], y[idx])
 

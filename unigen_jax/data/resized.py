@@ -68,7 +68,11 @@ class ResizedSource:
                 "channels, or 3 channels to 1, or 1 to 3"
             )
         self._base = base
-        self.info = dataclasses.replace(base.info, shape=shape)
+        # Interpolation and averaging 3 channels into 1 grey binary pixels, copying 1 into 3
+        # does not; a dynamically binarised source still draws binary training batches.
+        kept = shape[:2] == base.info.shape[:2] and base.info.shape[2] in (1, shape[2])
+        binary = base.info.binary and (kept or base.info.dynamic_binarization)
+        self.info = dataclasses.replace(base.info, shape=shape, binary=binary)
 
     def __len__(self) -> int:
         return self.info.num_examples

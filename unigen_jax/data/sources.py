@@ -38,6 +38,10 @@ class DatasetInfo:
         binarised" protocol of Burda et al. 2016's MNIST experiments, arXiv 1509.00519);
         `get`, which evaluation and validation read, gives one fixed draw, so scores stay
         comparable across runs.
+      binary: every pixel the model sees is 0 or 1 (a binarised dataset, fixed or dynamic), so
+        a generated example has to be binary too to pass for real: a VAE whose adversary is
+        shown its generator's grey means tells them from data by their grey levels alone
+        (`unigen_jax.models.vae.resolve_generated_examples`).
     """
 
     name: str
@@ -47,6 +51,7 @@ class DatasetInfo:
     num_examples: int
     holdout: str = "stratified"
     dynamic_binarization: bool = False
+    binary: bool = False
 
     def __post_init__(self):
         if self.kind not in ("image", "vector"):
@@ -128,14 +133,15 @@ class DynamicallyBinarizedSource(ArraySource):
     probabilities the training iterator draws from.
 
     Args:
-      info: the split's description (its `dynamic_binarization` is set here).
+      info: the split's description (its `dynamic_binarization` and `binary` are set here).
       binary: float32 {0, 1} `[num_examples, *info.shape]`, one fixed draw of `grey`.
       grey: float32 [0, 1] of the same shape.
       label: int32 [num_examples].
     """
 
     def __init__(self, info: DatasetInfo, binary: np.ndarray, grey: np.ndarray, label: np.ndarray):
-        super().__init__(dataclasses.replace(info, dynamic_binarization=True), binary, label)
+        info = dataclasses.replace(info, dynamic_binarization=True, binary=True)
+        super().__init__(info, binary, label)
         grey = np.asarray(grey, dtype=np.float32)
         if grey.shape != self._x.shape:
             raise ValueError(f"grey levels {grey.shape} do not match the images {self._x.shape}")

@@ -276,6 +276,7 @@ class TfdsSource:
             shape=spec.shape,
             num_classes=spec.num_classes,
             num_examples=len(self._data),
+            binary=spec.preprocess is binarize,
         )
 
     def __len__(self) -> int:

@@ -34,7 +34,8 @@ generated x' = G(y', z'), y' uniform, z' ~ N(0, I) (its phase: the logistic loss
 phase every example's whole term (bound, and classification loss for labelled ones) is
 weighted by w(x) = sigmoid(logit_D(x) / tau) (`temperature`), and the generated pairs
 (x', y') join as labelled examples that carry the label they were generated from, so they train
-the classifier too. x', y' and all weights are constants. The real data and the generated
+the classifier too. x', y' and all weights are constants; x' is drawn from p(x|y', z') where
+the phases see binary digits (`generated_examples`, as in AA-VAE). The real data and the generated
 batch are the two halves of the mixture, as in AA-VAE:
 
   loss = 1/2 [f m_l[w L] + (1 - f) m_u[w U] + alpha' m_l[w CE]]
@@ -74,7 +75,14 @@ from unigen_jax.data import subsets
 from unigen_jax.errors import UserInputError
 from unigen_jax.models import common
 from unigen_jax.models.spec import ModelSpec, Phase, Stream
-from unigen_jax.models.vae import LIKELIHOODS, decoder_log_likelihood, resolve_likelihood
+from unigen_jax.models.vae import (
+    GENERATED_EXAMPLES,
+    LIKELIHOODS,
+    decoder_log_likelihood,
+    generated_example,
+    resolve_generated_examples,
+    resolve_likelihood,
+)
 
 # Kingma et al. 2014's M2 as their released code (github.com/dpkingma/nips14-ssl) builds it,
 # beyond the shared hidden size, latent size, Adam settings and alpha: softplus hidden layers
@@ -106,6 +114,7 @@ class SVAEConfig:
     adam_b2: float = 0.999
     adversary_activated: bool = False
     temperature: float = 1.0
+    generated_examples: str = "auto"
     classify_generations: bool = True
     supervised_only: bool = False
 
@@ -121,6 +130,7 @@ class SVAEConfig:
                 "AA-SVAE only: use --model=aasvae (or config.adversary_activated=true)"
             )
         common.check_choice("likelihood", self.likelihood, LIKELIHOODS)
+        common.check_choice("generated_examples", self.generated_examples, GENERATED_EXAMPLES)
         common.check_choice("architecture", self.architecture, common.ARCHITECTURES)
         common.check_choice("activation", self.activation, ("auto", *flax_nets.ACTIVATIONS))
         common.check_positive("init_stddev", self.init_stddev, allow_zero=True)
@@ -141,6 +151,11 @@ def make_svae(
     likelihood = resolve_likelihood(config.likelihood, data_info.kind)
     log_likelihood = decoder_log_likelihood(likelihood, config.likelihood_scale, data_info.kind)
     num_classes, latent_dim = data_info.num_classes, config.latent_dim
+    # With `binarize` the phases see binary digits whatever the data's own pixels.
+    binary_info = dataclasses.replace(data_info, binary=data_info.binary or config.binarize)
+    generated_examples = resolve_generated_examples(
+        config.generated_examples, likelihood, binary_info
+    )
     fraction = config.labelled_fraction
     all_labelled = fraction == 1.0
     log_prior_y = -math.log(num_classes)
@@ -257,10 +272,15 @@ def make_svae(
         return loss, {"loss": loss, **metrics}
 
     def generated_batch(nets, tag):
-        """As many (x', y') as the run's batch: y' uniform, z' ~ N(0, I), x' = G(y', z')."""
+        """As many (x', y') as the run's batch: y' uniform, z' ~ N(0, I), x' = G(y', z') or a
+        draw from it (`generated_examples`)."""
         label = nets.categorical(f"{tag}_label", num_classes)
         z = nets.normal(f"{tag}_z", (latent_dim,))
-        return {"x": common.to_data_space(decode(nets, z, label), data_info.kind), "label": label}
+        mean = common.to_data_space(decode(nets, z, label), data_info.kind)
+        return {
+            "x": generated_example(nets, f"{tag}_pixels", mean, generated_examples),
+            "label": label,
+        }
 
     def discriminator_phase(nets, batch):
         """Hu et al. eq. 18: D learns the data (the run's batch) against generated x'."""
@@ -381,7 +401,9 @@ def make_svae(
         )
     return ModelSpec(
         name=name,
-        config=dataclasses.replace(config, likelihood=likelihood),
+        config=dataclasses.replace(
+            config, likelihood=likelihood, generated_examples=generated_examples
+        ),
         networks=networks,
         init_args=init_args,
         optimizers={

@@ -17,7 +17,9 @@ or Gaussian / Laplace around the generator's mean with a fixed scale (the defaul
   z' ~ N(0, I) (y' uniform for the conditional model). VAE phase (eq. 16): the ELBO of every
   example of the mixture p_theta0(x) = (p_data + p_G)/2, real and generated alike, weighted by
   the inverted discriminator w(x) = sigmoid(logit_D(x) / tau) (`temperature`; the paper
-  selects tau in {1, 1.5, 3, 5}). x' and the weights are constants (theta_0, phi_0).
+  selects tau in {1, 1.5, 3, 5}). x' and the weights are constants (theta_0, phi_0). x' is
+  a draw from p(x|z') on binary data (`generated_examples`, `resolve_generated_examples`):
+  the generator's grey mean would let D tell it from binary digits by its grey levels alone.
   Normalisation: loss = -(1 / 2B) sum over the B real and B generated examples of
   w_i * ELBO_i, the expectation of eq. 16 under the mixture; with a perfect discriminator
   (w = 1 on real, 0 on generated) it is half the VAE's loss, the same Adam update.
@@ -64,6 +66,7 @@ from unigen_jax.models.spec import ModelSpec, Phase
 
 LIKELIHOODS = ("auto", "bernoulli", "gaussian", "laplace")
 DIVERGENCES = ("kl", "mmd")
+GENERATED_EXAMPLES = ("auto", "mean", "draw")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -83,6 +86,7 @@ class VAEConfig:
     conditional: bool = False
     adversary_activated: bool = False
     temperature: float = 1.0
+    generated_examples: str = "auto"
     divergence: str = "kl"
     mmd_kernel: str = "rbf"
     mmd_weight: float = 1000.0
@@ -92,6 +96,7 @@ class VAEConfig:
     def __post_init__(self):
         common.check_choice("likelihood", self.likelihood, LIKELIHOODS)
         common.check_choice("divergence", self.divergence, DIVERGENCES)
+        common.check_choice("generated_examples", self.generated_examples, GENERATED_EXAMPLES)
         common.check_choice("mmd_kernel", self.mmd_kernel, losses.MMD_KERNELS)
         common.check_positive("mmd_weight", self.mmd_weight, allow_zero=True)
         common.check_positive("mmd_scale", self.mmd_scale, allow_zero=True)
@@ -117,6 +122,33 @@ def resolve_likelihood(likelihood: str, data_kind: str) -> str:
             "--config.likelihood=bernoulli needs data in [0, 1] (images); use gaussian or laplace"
         )
     return likelihood
+
+
+def resolve_generated_examples(choice: str, likelihood: str, data_info) -> str:
+    """What an adversary activated model's discriminator, and its weighted bound, see as a
+    generated example: "mean", the generator's mean E[x|z], or "draw", x' ~ p(x|z), a sample of
+    the model's own p(x) (pixels drawn from their Bernoulli means). "auto" draws on binary data
+    with a Bernoulli likelihood (`DatasetInfo.binary`): there a mean's grey pixels tell every
+    generated digit from a real one by its grey levels alone, so D wins at once and gives every
+    generated example a weight near 0. Elsewhere it is the mean (grey-level data, Gaussian and
+    Laplace likelihoods)."""
+    if choice == "auto":
+        return "draw" if likelihood == "bernoulli" and data_info.binary else "mean"
+    if choice == "draw" and likelihood != "bernoulli":
+        raise UserInputError(
+            f"--config.generated_examples=draw draws Bernoulli pixels, but the likelihood is "
+            f"{likelihood}; use --config.likelihood=bernoulli or generated_examples=mean"
+        )
+    return choice
+
+
+def generated_example(nets, tag: str, mean: jax.Array, generated_examples: str) -> jax.Array:
+    """A generated example from the generator's mean in data space: the mean itself, or
+    (generated_examples "draw") each pixel 1 with probability its mean, from the uniform noise
+    `tag`. No gradient flows through a draw; the models that draw hold x' constant."""
+    if generated_examples == "mean":
+        return mean
+    return (nets.uniform(tag, mean.shape[1:]) < mean).astype(mean.dtype)
 
 
 def decoder_log_likelihood(likelihood: str, scale: float, data_kind: str):
@@ -145,6 +177,9 @@ def make_vae(
     if config.conditional:
         common.check_conditional(data_info)
     flow = config.flow_length > 0
+    generated_examples = resolve_generated_examples(
+        config.generated_examples, likelihood, data_info
+    )
 
     def encode(nets, batch):
         """q(z|x, y): mean and log variance (y only for the conditional model)."""
@@ -197,10 +232,12 @@ def make_vae(
         return loss, {"loss": loss, **metrics}
 
     def generated_batch(nets, tag):
-        """One generated example per real one: z ~ N(0, I), y uniform (conditional), x = G."""
+        """One generated example per real one: z ~ N(0, I), y uniform (conditional), x = G(z)
+        or a draw from it (`generated_examples`)."""
         label = nets.categorical(f"{tag}_label", num_classes) if config.conditional else None
         z = nets.normal(f"{tag}_z", (config.latent_dim,))
-        x = common.to_data_space(decode(nets, z, label), data_info.kind)
+        mean = common.to_data_space(decode(nets, z, label), data_info.kind)
+        x = generated_example(nets, f"{tag}_pixels", mean, generated_examples)
         return {"x": x} if label is None else {"x": x, "label": label}
 
     def discriminate(nets, batch):
@@ -289,7 +326,9 @@ def make_vae(
         )
     return ModelSpec(
         name=name,
-        config=dataclasses.replace(config, likelihood=likelihood),
+        config=dataclasses.replace(
+            config, likelihood=likelihood, generated_examples=generated_examples
+        ),
         networks=networks,
         init_args=init_args,
         optimizers={
