@@ -204,7 +204,27 @@ def test_a_run_resumes_after_its_model_gained_a_field_at_its_default(tmp_path):
     path = tmp_path / "config.json"
     path.write_text(json.dumps({**resolved, "model_config": before_the_field}))
     loop._check_resumable(str(path), resolved)
-    with pytest.raises(UserInputError, match="holds a run with model_config"):
+    with pytest.raises(
+        UserInputError,
+        match="holds a run with model_config activation=auto, not activation=softplus",
+    ):
         loop._check_resumable(
             str(path), {**resolved, "model_config": {**current, "activation": "softplus"}}
         )
+    # A field whose default changed the model's behaviour: the stored run trained as before it
+    # (an AA-VAE showed D the generator's means), so it resumes only so.
+    current = loop._jsonable(models.make_config("aavae"))
+    drawn = {
+        **resolved,
+        "model": "aavae",
+        "model_config": {**current, "generated_examples": "draw"},
+    }
+    before_the_field = {k: v for k, v in current.items() if k != "generated_examples"}
+    path.write_text(json.dumps({**drawn, "model_config": before_the_field}))
+    with pytest.raises(
+        UserInputError, match="generated_examples=mean, not generated_examples=draw"
+    ):
+        loop._check_resumable(str(path), drawn)
+    loop._check_resumable(
+        str(path), {**drawn, "model_config": {**current, "generated_examples": "mean"}}
+    )

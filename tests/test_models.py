@@ -135,6 +135,7 @@ def test_generated_examples_are_drawn_only_where_the_data_are_binary():
     assert resolve("auto", "gaussian", BINARY_IMAGES) == "mean"
     assert resolve("mean", "bernoulli", BINARY_IMAGES) == "mean"
     assert resolve("draw", "bernoulli", IMAGES) == "draw"
+    assert resolve("auto", "bernoulli", BINARY_IMAGES, adversary_activated=False) == "mean"
     with pytest.raises(UserInputError, match="likelihood=bernoulli or generated_examples=mean"):
         resolve("draw", "gaussian", IMAGES)
     with pytest.raises(UserInputError, match="generated_examples"):

@@ -65,6 +65,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import math
+from typing import ClassVar
 
 import jax
 import jax.numpy as jnp
@@ -118,6 +119,9 @@ class SVAEConfig:
     classify_generations: bool = True
     supervised_only: bool = False
 
+    # A run stored before `generated_examples` existed showed D the generator's means.
+    FORMERLY: ClassVar[dict] = {"generated_examples": "mean"}
+
     def __post_init__(self):
         if self.supervised_only and self.adversary_activated:
             raise UserInputError(
@@ -154,7 +158,7 @@ def make_svae(
     # With `binarize` the phases see binary digits whatever the data's own pixels.
     binary_info = dataclasses.replace(data_info, binary=data_info.binary or config.binarize)
     generated_examples = resolve_generated_examples(
-        config.generated_examples, likelihood, binary_info
+        config.generated_examples, likelihood, binary_info, config.adversary_activated
     )
     fraction = config.labelled_fraction
     all_labelled = fraction == 1.0

@@ -54,6 +54,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import math
+from typing import ClassVar
 
 import jax
 import jax.numpy as jnp
@@ -93,6 +94,9 @@ class VAEConfig:
     mmd_scale: float = 0.0
     flow_length: int = 0
 
+    # A run stored before `generated_examples` existed showed D the generator's means.
+    FORMERLY: ClassVar[dict] = {"generated_examples": "mean"}
+
     def __post_init__(self):
         common.check_choice("likelihood", self.likelihood, LIKELIHOODS)
         common.check_choice("divergence", self.divergence, DIVERGENCES)
@@ -124,16 +128,19 @@ def resolve_likelihood(likelihood: str, data_kind: str) -> str:
     return likelihood
 
 
-def resolve_generated_examples(choice: str, likelihood: str, data_info) -> str:
+def resolve_generated_examples(
+    choice: str, likelihood: str, data_info, adversary_activated: bool = True
+) -> str:
     """What an adversary activated model's discriminator, and its weighted bound, see as a
     generated example: "mean", the generator's mean E[x|z], or "draw", x' ~ p(x|z), a sample of
     the model's own p(x) (pixels drawn from their Bernoulli means). "auto" draws on binary data
     with a Bernoulli likelihood (`DatasetInfo.binary`): there a mean's grey pixels tell every
     generated digit from a real one by its grey levels alone, so D wins at once and gives every
     generated example a weight near 0. Elsewhere it is the mean (grey-level data, Gaussian and
-    Laplace likelihoods)."""
+    Laplace likelihoods, and a model without an adversary, which generates no examples)."""
     if choice == "auto":
-        return "draw" if likelihood == "bernoulli" and data_info.binary else "mean"
+        binary_bernoulli = likelihood == "bernoulli" and data_info.binary
+        return "draw" if adversary_activated and binary_bernoulli else "mean"
     if choice == "draw" and likelihood != "bernoulli":
         raise UserInputError(
             f"--config.generated_examples=draw draws Bernoulli pixels, but the likelihood is "
@@ -178,7 +185,7 @@ def make_vae(
         common.check_conditional(data_info)
     flow = config.flow_length > 0
     generated_examples = resolve_generated_examples(
-        config.generated_examples, likelihood, data_info
+        config.generated_examples, likelihood, data_info, config.adversary_activated
     )
 
     def encode(nets, batch):

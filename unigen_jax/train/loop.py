@@ -140,8 +140,10 @@ def _check_resumable(config_path: str, resolved: dict) -> None:
     """A workdir holding another run's checkpoints must not be resumed with other settings.
 
     A model config field that the stored run lacks was added to the model after the run began;
-    new fields default to the behaviour before them, so the run counts as having trained with
-    the field's default (a study resumed across such a change continues its runs).
+    the run counts as having trained with the behaviour before it: the field's default, or the
+    value its config class names in `FORMERLY` where the default changed what the model does
+    (a study resumed across such a change continues its runs, and one trained before it cannot
+    be continued with the new behaviour by mistake).
     """
     with open(config_path) as f:
         previous = json.load(f)
@@ -149,15 +151,25 @@ def _check_resumable(config_path: str, resolved: dict) -> None:
         isinstance(previous.get("model_config"), dict)
         and previous.get("model") in models.MODEL_NAMES
     ):
-        defaults = _jsonable(models.config_class(previous["model"])())
-        added = {k: v for k, v in defaults.items() if k not in previous["model_config"]}
+        config_class = models.config_class(previous["model"])
+        formerly = getattr(config_class, "FORMERLY", {})
+        defaults = _jsonable(config_class())
+        added = {
+            k: formerly.get(k, v) for k, v in defaults.items() if k not in previous["model_config"]
+        }
         previous["model_config"] = {**added, **previous["model_config"]}
     for key in RESUME_KEYS:
-        if previous.get(key) != resolved.get(key):
-            raise UserInputError(
-                f"workdir {resolved['workdir']} holds a run with {key}={previous.get(key)}, not "
-                f"{resolved.get(key)}; resume with the same settings or choose a new --workdir"
-            )
+        before, now = previous.get(key), resolved.get(key)
+        if before == now:
+            continue
+        if isinstance(before, dict) and isinstance(now, dict):  # name the fields that differ
+            differ = sorted(k for k in before.keys() | now.keys() if before.get(k) != now.get(k))
+            before = ", ".join(f"{k}={before.get(k)}" for k in differ)
+            now = ", ".join(f"{k}={now.get(k)}" for k in differ)
+        raise UserInputError(
+            f"workdir {resolved['workdir']} holds a run with {key} {before}, not {now}; resume "
+            "with the same settings or choose a new --workdir"
+        )
 
 
 class _SigtermFlag:
