@@ -206,7 +206,7 @@ def test_a_run_resumes_after_its_model_gained_a_field_at_its_default(tmp_path):
     loop._check_resumable(str(path), resolved)
     with pytest.raises(
         UserInputError,
-        match="holds a run with model_config activation=auto, not activation=softplus",
+        match="holds a run with config.activation=auto, not softplus",
     ):
         loop._check_resumable(
             str(path), {**resolved, "model_config": {**current, "activation": "softplus"}}
@@ -221,10 +221,18 @@ def test_a_run_resumes_after_its_model_gained_a_field_at_its_default(tmp_path):
     }
     before_the_field = {k: v for k, v in current.items() if k != "generated_examples"}
     path.write_text(json.dumps({**drawn, "model_config": before_the_field}))
-    with pytest.raises(
-        UserInputError, match="generated_examples=mean, not generated_examples=draw"
-    ):
+    with pytest.raises(UserInputError, match="resume it with --config.generated_examples=mean"):
         loop._check_resumable(str(path), drawn)
     loop._check_resumable(
         str(path), {**drawn, "model_config": {**current, "generated_examples": "mean"}}
     )
+    # A plain VAE on binary data has no adversary, so it resolves the field to the mean and
+    # resumes a run stored before the field.
+    info = data.DatasetInfo("toy", "image", (28, 28, 1), 0, 8, binary=True)
+    plain = models.build_model("vae", models.make_config("vae"), info, axis_name=None).config
+    stored_vae = {**resolved, "model": "vae", "model_config": loop._jsonable(plain)}
+    before_the_field = {
+        k: v for k, v in stored_vae["model_config"].items() if k != "generated_examples"
+    }
+    path.write_text(json.dumps({**stored_vae, "model_config": before_the_field}))
+    loop._check_resumable(str(path), stored_vae)

@@ -68,8 +68,9 @@ class ResizedSource:
                 "channels, or 3 channels to 1, or 1 to 3"
             )
         self._base = base
-        # Interpolation and averaging 3 channels into 1 grey binary pixels, copying 1 into 3
-        # does not; a dynamically binarised source still draws binary training batches.
+        # Binary pixels stay binary when only 1 channel is copied into 3; interpolation, or
+        # averaging 3 channels into 1, makes them grey. A dynamically binarised source still
+        # draws binary training batches (from its resized grey levels).
         kept = shape[:2] == base.info.shape[:2] and base.info.shape[2] in (1, shape[2])
         binary = base.info.binary and (kept or base.info.dynamic_binarization)
         self.info = dataclasses.replace(base.info, shape=shape, binary=binary)

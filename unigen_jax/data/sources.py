@@ -38,7 +38,8 @@ class DatasetInfo:
         binarised" protocol of Burda et al. 2016's MNIST experiments, arXiv 1509.00519);
         `get`, which evaluation and validation read, gives one fixed draw, so scores stay
         comparable across runs.
-      binary: every pixel the model sees is 0 or 1 (a binarised dataset, fixed or dynamic), so
+      binary: every pixel of the training batches is 0 or 1 (a binarised dataset, fixed or
+        dynamic; a resized dynamic source's `get` may be grey), so
         a generated example has to be binary too to pass for real: a VAE whose adversary is
         shown its generator's grey means tells them from data by their grey levels alone
         (`unigen_jax.models.vae.resolve_generated_examples`).

@@ -35,7 +35,7 @@ phase every example's whole term (bound, and classification loss for labelled on
 weighted by w(x) = sigmoid(logit_D(x) / tau) (`temperature`), and the generated pairs
 (x', y') join as labelled examples that carry the label they were generated from, so they train
 the classifier too. x', y' and all weights are constants; x' is drawn from p(x|y', z') where
-the phases see binary digits (`generated_examples`, as in AA-VAE). The real data and the generated
+the data are binary (`generated_examples`, as in AA-VAE). The real data and the generated
 batch are the two halves of the mixture, as in AA-VAE:
 
   loss = 1/2 [f m_l[w L] + (1 - f) m_u[w U] + alpha' m_l[w CE]]
@@ -155,10 +155,10 @@ def make_svae(
     likelihood = resolve_likelihood(config.likelihood, data_info.kind)
     log_likelihood = decoder_log_likelihood(likelihood, config.likelihood_scale, data_info.kind)
     num_classes, latent_dim = data_info.num_classes, config.latent_dim
-    # With `binarize` the phases see binary digits whatever the data's own pixels.
-    binary_info = dataclasses.replace(data_info, binary=data_info.binary or config.binarize)
+    # `binarize` draws the bound's data, not what D sees (the raw batch): a draw is only
+    # chosen where the data themselves are binary.
     generated_examples = resolve_generated_examples(
-        config.generated_examples, likelihood, binary_info, config.adversary_activated
+        config.generated_examples, likelihood, data_info, config.adversary_activated
     )
     fraction = config.labelled_fraction
     all_labelled = fraction == 1.0

@@ -164,12 +164,28 @@ def _check_resumable(config_path: str, resolved: dict) -> None:
             continue
         if isinstance(before, dict) and isinstance(now, dict):  # name the fields that differ
             differ = sorted(k for k in before.keys() | now.keys() if before.get(k) != now.get(k))
-            before = ", ".join(f"{k}={before.get(k)}" for k in differ)
-            now = ", ".join(f"{k}={now.get(k)}" for k in differ)
+            raise UserInputError(
+                f"workdir {resolved['workdir']} holds a run with "
+                + ", ".join(f"config.{k}={before.get(k)}" for k in differ)
+                + ", not "
+                + ", ".join(f"{now.get(k)}" for k in differ)
+                + "; resume it with "
+                + " ".join(f"--config.{k}={_flag_value(before.get(k))}" for k in differ)
+                + " or choose a new --workdir"
+            )
         raise UserInputError(
-            f"workdir {resolved['workdir']} holds a run with {key} {before}, not {now}; resume "
+            f"workdir {resolved['workdir']} holds a run with {key}={before}, not {now}; resume "
             "with the same settings or choose a new --workdir"
         )
+
+
+def _flag_value(value) -> str:
+    """A stored config value as a `--config.NAME=` flag writes it (lists comma-separated)."""
+    if isinstance(value, list):
+        return ",".join(str(v) for v in value)
+    if isinstance(value, bool):
+        return str(value).lower()
+    return str(value)
 
 
 class _SigtermFlag:
