@@ -109,7 +109,10 @@ VAE_FULL_NOTES = (
     "a checkpoint every 200 steps and reports its test bound at the checkpoint best on "
     "validation, and the 1% and 10% runs train 3,000 and 6,000 steps; AA arms choose tau and "
     "the step together, by seed 0's best validation bound (Hu et al. give no stopping rule; "
-    "the chosen column gives the steps). Departures: 50,000 digits where the "
+    "the chosen column gives the steps). The AA arms' D sees, and eq. 16 weights, generated "
+    "digits drawn from p(x|z), binary like the data (`generated_examples`, the default on binary "
+    "data; runs before commit f0f84b6 showed D the generator's grey means, which it told from "
+    "real digits by their grey levels alone). Departures: 50,000 digits where the "
     "paper has 60,000 at 100% (the temperature is chosen on the other 10,000); 3 seeds, not 5."
 ) + mixture_sanity_row(
     "test NLL 177.27 ± 0.40, 147.57 ± 0.09 and 130.93 ± 0.13 nats at 1%, 10% and 100%, and "
