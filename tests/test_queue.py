@@ -55,6 +55,34 @@ def test_patterns_pick_runs_by_their_train_command():
     assert len(jobs_module.jobs(DRY_RUN, ["/gan/seed1", "iwgan"])) == 2
 
 
+def test_run_mode_waits_for_the_arms_selection_then_runs_its_jobs(monkeypatch, capsys):
+    """`--run` plans when it runs: a seed of an arm whose select_* runs are still planned is
+    refused (exit 3), another arm's seeds are not held back, and once the selection is done
+    the matching jobs run, in order."""
+    planned = [
+        "python -m experiments.train --model=vae --workdir=W/aa_10pct/select_temperature_3.0",
+        "python -m experiments.evaluate --workdir=W/aa_10pct/select_temperature_3.0",
+        "python -m experiments.train --model=vae --workdir=W/aa_10pct/seed1 --t=5",
+        "python -m experiments.train --model=vae --workdir=W/aa_1pct/seed1 --t=1",
+        "python -m experiments.evaluate --workdir=W/aa_1pct/seed1",
+    ]
+    ran = []
+    monkeypatch.setattr(jobs_module, "dry_run", lambda study, workdir: plan)
+    monkeypatch.setattr(
+        jobs_module.subprocess,
+        "run",
+        lambda argv: ran.append(argv[-1]) or type("Done", (), {"returncode": 0}),
+    )
+    plan = planned
+    assert jobs_module.run_now("study", "W", ["aa_10pct/seed1 "]) == 3
+    assert "select_temperature_3.0" in capsys.readouterr().err and not ran
+    assert jobs_module.run_now("study", "W", ["aa_1pct/seed1 "]) == 0
+    assert [_commands(job)[0].endswith("--t=1") for job in ran] == [True]
+    plan, ran[:] = planned[2:], []  # the selection done: the plan keeps the chosen seeds
+    assert jobs_module.run_now("study", "W", ["aa_10pct/seed1 "]) == 0
+    assert len(ran) == 1 and "aa_10pct/seed1" in ran[0]
+
+
 # A worker log as worker.sh writes it: A ran; B was cut and, put back, ran to the end on the
 # other core; C failed; D and E were cut by the end of the session (D started first).
 WORKER_LOG = [

@@ -2,7 +2,13 @@
 WORKDIR [PATTERN ...]` prints, for each `experiments.train` command of the study's dry run whose
 command line matches one of the regular expressions PATTERN (all when none is given), one line
 that trains the run and then scores it (the `experiments.evaluate` commands that follow it),
-run from the repository with this interpreter. `worker.sh` runs such lines, one core each."""
+run from the repository with this interpreter. `worker.sh` runs such lines, one core each.
+
+`python reproductions/queue/jobs.py --run STUDY WORKDIR PATTERN ...` plans when it runs, not
+when it is queued, and runs the matching jobs itself, one after another: the line to queue for
+the seeds of an arm that chooses a hyperparameter (`Selection`), whose settings exist only once
+its `select_*` runs are done. It refuses (exit 3, one line) while a matched run's arm still has
+a `select_*` run to do."""
 
 from __future__ import annotations
 
@@ -51,8 +57,52 @@ def jobs(commands: list[str], patterns: list[str]) -> list[str]:
     return [f"cd {shlex.quote(ROOT)} && " + " && ".join(group) for group in chosen]
 
 
+_WORKDIR = re.compile(r"--workdir=(\S+)")
+
+
+def pending_selections(commands: list[str], chosen: list[str]) -> list[str]:
+    """The planned `select_*` runs in the arm folder of a chosen job's run (its workdir's
+    parent): while one is left, the arm's choice, and so its seeds' settings, are not known."""
+    arms = {os.path.dirname(_WORKDIR.search(job).group(1)) for job in chosen}
+    planned = (_WORKDIR.search(c) for c in commands if " -m experiments.train " in c)
+    return [
+        m.group(1)
+        for m in planned
+        if m
+        and os.path.dirname(m.group(1)) in arms
+        and os.path.basename(m.group(1)).startswith("select_")
+    ]
+
+
+def run_now(study: str, workdir: str, patterns: list[str]) -> int:
+    """`--run`: plans now and runs the matching jobs in order; 3 while a selection is pending."""
+    commands = dry_run(study, workdir)
+    chosen = jobs(commands, patterns)
+    pending = pending_selections(commands, chosen)
+    if pending:
+        print(
+            f"jobs.py --run: {len(pending)} selection run(s) still to do first, e.g. "
+            f"{pending[0]}; queue this line after them",
+            file=sys.stderr,
+        )
+        return 3
+    for job in chosen:
+        code = subprocess.run(["bash", "-c", job]).returncode
+        if code:
+            return code
+    return 0
+
+
 if __name__ == "__main__":
-    if len(sys.argv) < 3:
-        sys.exit("usage: python reproductions/queue/jobs.py STUDY WORKDIR [PATTERN ...]")
-    study, workdir, *patterns = sys.argv[1:]
+    arguments = sys.argv[1:]
+    run = arguments[:1] == ["--run"]
+    arguments = arguments[1:] if run else arguments
+    if len(arguments) < 2 + run:
+        sys.exit(
+            "usage: python reproductions/queue/jobs.py [--run] STUDY WORKDIR [PATTERN ...] "
+            "(--run needs a PATTERN)"
+        )
+    study, workdir, *patterns = arguments
+    if run:
+        sys.exit(run_now(study, os.path.abspath(workdir), patterns))
     print("\n".join(jobs(dry_run(study, os.path.abspath(workdir)), patterns)))
