@@ -10,14 +10,7 @@ import json
 import math
 import os
 
-
-def flag_value(value) -> str:
-    """`value` as a flag's text: true/false, a comma-separated list, else str(value)."""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, (tuple, list)):
-        return ",".join(str(v) for v in value)
-    return str(value)
+from unigen_jax.models.common import flag_value  # noqa: F401 (the studies' import)
 
 
 def slug(text: str) -> str:

@@ -56,6 +56,16 @@ def resolve_architecture(architecture: str, data_kind: str) -> str:
     return architecture
 
 
+def flag_value(value) -> str:
+    """A config value as its `--config.NAME=` text: true/false, a comma-separated list, else
+    str(value)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (tuple, list)):
+        return ",".join(str(v) for v in value)
+    return str(value)
+
+
 def to_data_space(generator_output: jax.Array, data_kind: str) -> jax.Array:
     """Maps a generator's pre-activation output to data space.
 

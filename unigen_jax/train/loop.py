@@ -37,6 +37,7 @@ import numpy as np
 
 from unigen_jax import data, models
 from unigen_jax.errors import UserInputError
+from unigen_jax.models.common import flag_value
 from unigen_jax.train import distributed, images
 from unigen_jax.train import workdir as files
 from unigen_jax.train.checkpoint import Checkpointer
@@ -170,22 +171,13 @@ def _check_resumable(config_path: str, resolved: dict) -> None:
                 + ", not "
                 + ", ".join(f"{now.get(k)}" for k in differ)
                 + "; resume it with "
-                + " ".join(f"--config.{k}={_flag_value(before.get(k))}" for k in differ)
+                + " ".join(f"--config.{k}={flag_value(before.get(k))}" for k in differ)
                 + " or choose a new --workdir"
             )
         raise UserInputError(
             f"workdir {resolved['workdir']} holds a run with {key}={before}, not {now}; resume "
             "with the same settings or choose a new --workdir"
         )
-
-
-def _flag_value(value) -> str:
-    """A stored config value as a `--config.NAME=` flag writes it (lists comma-separated)."""
-    if isinstance(value, list):
-        return ",".join(str(v) for v in value)
-    if isinstance(value, bool):
-        return str(value).lower()
-    return str(value)
 
 
 class _SigtermFlag:
