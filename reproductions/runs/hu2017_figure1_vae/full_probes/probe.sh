@@ -13,6 +13,10 @@
 #   probe.sh OUT aa_vae_10pct_draws_tau5 vae 10pct --config.adversary_activated=true \
 #     --config.temperature=5.0 --config.generated_examples=draw
 #     (AA-VAE with D shown draws from p(x|z), not the generator's grey means)
+#   probe.sh OUT aa_vae_10pct_draws_equal_weights vae 10pct --config.adversary_activated=true \
+#     --config.temperature=1000000.0 --config.generated_examples=draw
+#     (the same with D's judgement taken out: sigmoid(logit / 1e6) is 0.5 for every example,
+#     real or generated, so the generated digits weigh as the real ones; and at 1pct)
 set -eu
 usage="usage: probe.sh OUT_DIR NAME MODEL SHARE [FLAG...] (MODEL vae|cvae, SHARE 1pct|10pct|100pct)"
 [ $# -ge 4 ] || { echo "$usage" >&2; exit 2; }
