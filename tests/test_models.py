@@ -70,18 +70,22 @@ def test_vae_loss_is_the_negative_elbo():
     np.testing.assert_allclose(metrics["elbo"], np.mean(log_px - kl), rtol=1e-4)
 
 
-@pytest.mark.parametrize("binary", [False, True])
-def test_aavae_loss_is_the_weighted_mean_of_real_and_generated_elbos(binary):
+@pytest.mark.parametrize(
+    "binary, example_weights", [(False, "discriminator"), (True, "discriminator"), (True, "equal")]
+)
+def test_aavae_loss_is_the_weighted_mean_of_real_and_generated_elbos(binary, example_weights):
     """Hu et al. 2017, eq. 16 with the normalisation of the docstring: -(1/2B) sum over B real
     and B generated examples of sigmoid(D(x)/tau) * ELBO(x), recomputed here in numpy. On
-    binary data a generated x' is a draw from p(x|z'): pixel 1 where u < sigmoid(G(z'))."""
+    binary data a generated x' is a draw from p(x|z'): pixel 1 where u < sigmoid(G(z')).
+    The control `example_weights=equal` weighs every example 1/2 and has no D at all."""
     rng = np.random.default_rng(3)
     x = rng.uniform(size=(4, 28, 28, 1)).astype(np.float32)
     info = IMAGES
     if binary:
         x, info = (x < 0.5).astype(np.float32), BINARY_IMAGES
     batch = {"x": x, "label": np.zeros(4, np.int32)}
-    tau = 3.0
+    equal = example_weights == "equal"
+    tau = 1.0 if equal else 3.0
     model, state, nets = _setup(
         "aavae",
         info,
@@ -90,8 +94,12 @@ def test_aavae_loss_is_the_weighted_mean_of_real_and_generated_elbos(binary):
         hidden_sizes=(8,),
         architecture="mlp",
         temperature=tau,
+        example_weights=example_weights,
     )
-    loss, metrics = model.phases[1].loss_fn(nets(), batch)
+    phase_names = ["vae"] if equal else ["discriminator", "vae"]
+    assert [phase.name for phase in model.phases] == phase_names
+    assert ("discriminator" in model.networks) is not equal
+    loss, metrics = model.phases[-1].loss_fn(nets(), batch)
     params = state.params
 
     def apply(name, *args):
@@ -117,6 +125,8 @@ def test_aavae_loss_is_the_weighted_mean_of_real_and_generated_elbos(binary):
         return log_px - 0.5 * np.sum(np.exp(log_var) + mean**2 - 1 - log_var, axis=1)
 
     def weight(data):
+        if equal:
+            return np.full(len(data), 0.5)
         logits = np.asarray(apply("discriminator", data)[0], np.float64).reshape(len(data))
         return special.expit(logits / tau)
 
@@ -301,6 +311,9 @@ def test_wgan_gp_discriminator_phase_adds_the_penalty():
         ("gan", {"nope": 1}, "no hyperparameter 'nope'"),
         ("vae", {"likelihood": "poisson"}, "unknown likelihood"),
         ("vae", {"architecture": "chen_mnist"}, "unknown architecture 'chen_mnist'"),
+        ("aavae", {"example_weights": "uniform"}, "unknown example_weights 'uniform'"),
+        ("vae", {"example_weights": "equal"}, "add --config.adversary_activated=true"),
+        ("aasvae", {"example_weights": "equal", "temperature": 3.0}, "leave the temperature"),
         ("nope", {}, "unknown model"),
     ],
 )

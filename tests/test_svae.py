@@ -174,24 +174,30 @@ def test_mlp_layer_options_are_checked():
         )
 
 
-@pytest.mark.parametrize("classify_generations", [True, False])
-def test_aasvae_weights_every_example_and_adds_labelled_generations(classify_generations):
+@pytest.mark.parametrize(
+    "classify_generations, example_weights",
+    [(True, "discriminator"), (False, "discriminator"), (True, "equal")],
+)
+def test_aasvae_weights_every_example_and_adds_labelled_generations(
+    classify_generations, example_weights
+):
     """Hu et al. Section 5.2: w(x) = sigmoid(D(x) / tau) on every real term; generated (x', y')
     join as labelled examples with weights w(x'); real and generated halves averaged. Without
-    `classify_generations` the generated pairs' cross-entropy is left out."""
+    `classify_generations` the generated pairs' cross-entropy is left out. The control
+    `example_weights=equal` weighs every term 1/2 and trains no D."""
+    equal = example_weights == "equal"
     batch = {**_batch(3), "labelled": _batch(4)}
     model, nets, apply = _setup(
         "aasvae",
         batch,
         labelled_fraction=0.2,
         classification_weight=0.3,
-        temperature=2.0,
+        temperature=1.0 if equal else 2.0,
         classify_generations=classify_generations,
+        example_weights=example_weights,
     )
-    assert [p.trains for p in model.phases] == [
-        ("discriminator",),
-        ("classifier", "encoder", "generator"),
-    ]
+    trains = [("classifier", "encoder", "generator")]
+    assert [p.trains for p in model.phases] == ([] if equal else [("discriminator",)]) + trains
     bound, cross_entropy, unlabelled = _numpy_objective_terms(nets, apply, batch, batch["labelled"])
     draws = nets()
     fake_label = np.asarray(draws.categorical("fake_label", K))
@@ -201,6 +207,8 @@ def test_aasvae_weights_every_example_and_adds_labelled_generations(classify_gen
     fake_x = special.expit(np.asarray(apply("generator", latent), np.float64)).astype(np.float32)
 
     def weight(x):
+        if equal:
+            return np.full(len(x), 0.5)
         return special.expit(np.asarray(apply("discriminator", x)[0], np.float64) / 2.0)
 
     fake_bound = _numpy_bound(apply, fake_x, fake_label, fake_eps)
@@ -210,9 +218,11 @@ def test_aasvae_weights_every_example_and_adds_labelled_generations(classify_gen
         weight(batch["x"]) * -0.8 * unlabelled
     )
     fake = np.mean(weight(fake_x) * (-fake_bound + 0.3 * classify_generations * fake_ce))
-    loss, _ = model.phases[1].loss_fn(nets(), batch)
+    loss, _ = model.phases[-1].loss_fn(nets(), batch)
     np.testing.assert_allclose(loss, 0.5 * (real + fake), rtol=1e-4)
-
+    if equal:
+        assert "discriminator" not in model.networks
+        return
     d_loss, _ = model.phases[0].loss_fn(nets(), batch)
     real_logits = np.asarray(apply("discriminator", batch["x"])[0], np.float64)
     fake_logits = np.asarray(apply("discriminator", fake_x)[0], np.float64)

@@ -161,6 +161,19 @@ def _figure1(name, base_model, base_label, paper_has_values):
                 early_stopping=_full_early_stopping(fraction),
             )
         )
+        # Not in the paper: the control that keeps the AA arm's mixture of data and the
+        # model's own draws and takes D's weights out (every example 1/2, no D), which tells
+        # what the AA arm gains from training on its draws from what it gains from D.
+        arms.append(
+            Arm(
+                f"AA-{base_label}, equal weights, {percent}",
+                base_model,
+                config={"adversary_activated": True, "example_weights": "equal"},
+                run={"train_fraction": fraction},
+                scale_run=_full_share(fraction),
+                early_stopping=_full_early_stopping(fraction),
+            )
+        )
     return Study(
         name=name,
         title=(
@@ -176,7 +189,10 @@ def _figure1(name, base_model, base_label, paper_has_values):
             "Every arm holds out a class-balanced 10% of the training split as validation data; "
             "the fractions are class-balanced shares of the rest (fixed examples, the same for "
             "every arm and seed). AA arms choose tau in {1, 1.5, 3, 5} by the validation ELBO "
-            "of seed 0. The paper's figures are on full MNIST (binarised, 60,000 digits); ours on "
+            "of seed 0. The equal-weights rows are a control, not the paper's: the AA arm's "
+            "mixture of data and the model's own generated digits with every example weighted "
+            "1/2 and no discriminator (`--config.example_weights=equal`). The paper's figures "
+            "are on full MNIST (binarised, 60,000 digits); ours on "
             "4,050 mnist5k digits with a Bernoulli likelihood on grey levels, so only the "
             "direction and the spread can be compared, not the values."
             + ("" if paper_has_values else " The paper plots CVAE vs AA-CVAE without a table.")

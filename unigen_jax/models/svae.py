@@ -42,9 +42,11 @@ batch are the two halves of the mixture, as in AA-VAE:
        + 1/2 [m_g[w' L(x', y')] + alpha' m_g[w' CE(x', y')]]
 
 With a perfect discriminator (w = 1 on real, 0 on generated) it is half the SVAE's loss.
-`classify_generations=False` drops m_g[w' CE(x', y')]: the generated pairs then train the
-encoder and decoder only (a diagnostic; Hu et al. do not say whether their labels train
-q(y|x), and they are wrong wherever the decoder does not tie y to the digit).
+`example_weights=equal` weighs every example 1/2 and builds no D (the control of AA-VAE's
+`example_weights`). `classify_generations=False` drops m_g[w' CE(x', y')]: the generated
+pairs then train the encoder and decoder only (a diagnostic; Hu et al. do not say whether
+their labels train q(y|x), and they are wrong wherever the decoder does not tie y to the
+digit).
 
 Options (defaults: the plain objective above on grey x, the MLP nets' own layers):
 `activation` and `init_stddev` set the MLPs' hidden nonlinearity and a N(0, s^2) kernel init;
@@ -79,8 +81,10 @@ from unigen_jax.models.spec import ModelSpec, Phase, Stream
 from unigen_jax.models.vae import (
     GENERATED_EXAMPLES,
     LIKELIHOODS,
+    check_example_weights,
     decoder_log_likelihood,
     generated_example,
+    mixture_weights,
     resolve_generated_examples,
     resolve_likelihood,
 )
@@ -116,6 +120,7 @@ class SVAEConfig:
     adversary_activated: bool = False
     temperature: float = 1.0
     generated_examples: str = "auto"
+    example_weights: str = "discriminator"
     classify_generations: bool = True
     supervised_only: bool = False
 
@@ -135,6 +140,7 @@ class SVAEConfig:
             )
         common.check_choice("likelihood", self.likelihood, LIKELIHOODS)
         common.check_choice("generated_examples", self.generated_examples, GENERATED_EXAMPLES)
+        check_example_weights(self)
         common.check_choice("architecture", self.architecture, common.ARCHITECTURES)
         common.check_choice("activation", self.activation, ("auto", *flax_nets.ACTIVATIONS))
         common.check_positive("init_stddev", self.init_stddev, allow_zero=True)
@@ -299,8 +305,12 @@ def make_svae(
         fake = jax.tree.map(jax.lax.stop_gradient, generated_batch(nets, "fake"))
 
         def weight(x):
-            logits = nets("discriminator", x)[0]
-            return losses.adversary_activation_weights(logits, temperature=config.temperature)
+            return mixture_weights(
+                config.example_weights,
+                config.temperature,
+                lambda inputs: nets("discriminator", inputs)[0],
+                x,
+            )
 
         labelled_weights = weight(labelled_batch(batch)["x"])
         unlabelled_weights = labelled_weights if all_labelled else weight(batch["x"])
@@ -391,7 +401,9 @@ def make_svae(
         init_args = {"classifier": init_args["classifier"]}
         phases = (Phase("classifier", ("classifier",), supervised_phase),)
         sample_fn, generative_fns = None, {}
-    if config.adversary_activated:
+    if config.adversary_activated and config.example_weights == "equal":
+        phases = (Phase("svae", trained, adversary_activated_phase),)  # no D to train
+    elif config.adversary_activated:
         networks["discriminator"] = common.discriminator_net(architecture, **discriminator_kwargs)
         init_args["discriminator"] = common.data_input
         phases = (

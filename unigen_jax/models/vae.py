@@ -20,6 +20,9 @@ or Gaussian / Laplace around the generator's mean with a fixed scale (the defaul
   selects tau in {1, 1.5, 3, 5}). x' and the weights are constants (theta_0, phi_0). x' is
   a draw from p(x|z') on binary data (`generated_examples`, `resolve_generated_examples`):
   the generator's grey mean would let D tell it from binary digits by its grey levels alone.
+  `example_weights=equal` is the control that takes D's judgement out: every example of the
+  mixture weighs 1/2 (the limit tau -> infinity), and no D is built or trained; it measures
+  what training on the model's own draws gives without D's weights (`mixture_weights`).
   Normalisation: loss = -(1 / 2B) sum over the B real and B generated examples of
   w_i * ELBO_i, the expectation of eq. 16 under the mixture; with a perfect discriminator
   (w = 1 on real, 0 on generated) it is half the VAE's loss, the same Adam update.
@@ -68,6 +71,9 @@ from unigen_jax.models.spec import ModelSpec, Phase
 LIKELIHOODS = ("auto", "bernoulli", "gaussian", "laplace")
 DIVERGENCES = ("kl", "mmd")
 GENERATED_EXAMPLES = ("auto", "mean", "draw")
+# How an adversary activated model weighs the examples of its mixture: by D's tempered belief
+# (Hu et al. eq. 16), or 1/2 each, the control without D (`mixture_weights`).
+EXAMPLE_WEIGHTS = ("discriminator", "equal")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -88,6 +94,7 @@ class VAEConfig:
     adversary_activated: bool = False
     temperature: float = 1.0
     generated_examples: str = "auto"
+    example_weights: str = "discriminator"
     divergence: str = "kl"
     mmd_kernel: str = "rbf"
     mmd_weight: float = 1000.0
@@ -101,6 +108,7 @@ class VAEConfig:
         common.check_choice("likelihood", self.likelihood, LIKELIHOODS)
         common.check_choice("divergence", self.divergence, DIVERGENCES)
         common.check_choice("generated_examples", self.generated_examples, GENERATED_EXAMPLES)
+        check_example_weights(self)
         common.check_choice("mmd_kernel", self.mmd_kernel, losses.MMD_KERNELS)
         common.check_positive("mmd_weight", self.mmd_weight, allow_zero=True)
         common.check_positive("mmd_scale", self.mmd_scale, allow_zero=True)
@@ -147,6 +155,31 @@ def resolve_generated_examples(
             f"{likelihood}; use --config.likelihood=bernoulli or generated_examples=mean"
         )
     return choice
+
+
+def check_example_weights(config) -> None:
+    """One-line errors for `example_weights` (EXAMPLE_WEIGHTS) where it cannot apply: it weighs
+    the adversary activated model's mixture, and equal weights leave no D for tau to temper."""
+    common.check_choice("example_weights", config.example_weights, EXAMPLE_WEIGHTS)
+    if config.example_weights == "equal" and not config.adversary_activated:
+        raise UserInputError(
+            "--config.example_weights=equal weighs the generated examples of an adversary "
+            "activated model: add --config.adversary_activated=true"
+        )
+    if config.example_weights == "equal" and config.temperature != 1.0:
+        raise UserInputError(
+            "--config.temperature tempers D's weights, and --config.example_weights=equal has "
+            "no D: leave the temperature at 1"
+        )
+
+
+def mixture_weights(example_weights: str, temperature: float, logits_fn, inputs) -> jax.Array:
+    """The weight w(x) of each example of an adversary activated model's mixture (Hu et al.
+    2017, eq. 16): D's tempered belief that it is real, sigmoid(logits_fn(inputs) / tau), or,
+    with `example_weights` "equal", 1/2 for every example without calling D. [batch]."""
+    if example_weights == "equal":
+        return jnp.full(jax.tree.leaves(inputs)[0].shape[:1], 0.5)
+    return losses.adversary_activation_weights(logits_fn(inputs), temperature=temperature)
 
 
 def generated_example(nets, tag: str, mean: jax.Array, generated_examples: str) -> jax.Array:
@@ -265,10 +298,13 @@ def make_vae(
         that it is real; generated samples and weights are constants (theta_0, phi_0)."""
         fake = jax.tree.map(jax.lax.stop_gradient, generated_batch(nets, "fake"))
         weight = functools.partial(
-            losses.adversary_activation_weights, temperature=config.temperature
+            mixture_weights,
+            config.example_weights,
+            config.temperature,
+            functools.partial(discriminate, nets),
         )
-        real_weights = weight(discriminate(nets, batch))
-        fake_weights = weight(discriminate(nets, fake))
+        real_weights = weight(batch)
+        fake_weights = weight(fake)
         real_log_px, real_kl, _ = elbo_terms(nets, batch, "eps")
         fake_log_px, fake_kl, _ = elbo_terms(nets, fake, "fake_eps")
         weighted = jnp.concatenate(
@@ -320,7 +356,9 @@ def make_vae(
         trained += ("flow",)
     autoencoder = trained
     phases = (Phase("vae", trained, vae_phase),)
-    if config.adversary_activated:
+    if config.adversary_activated and config.example_weights == "equal":
+        phases = (Phase("vae", autoencoder, adversary_activated_phase),)  # no D to train
+    elif config.adversary_activated:
         # The paper's discriminators share the GAN experiments' architecture (Section 5.2).
         networks["discriminator"] = common.discriminator_net(
             architecture, normalization="batch", axis_name=axis_name, **shape_kwargs
