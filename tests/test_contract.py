@@ -71,6 +71,8 @@ OPTIONS = [
     ),
     ("cgan", {"importance_weighted": True}),  # IW-CGAN
     ("aavae", {"conditional": True, "temperature": 3.0}),  # AA-CVAE
+    ("aavae", {"conditional": True, "example_weights": "equal"}),  # the control: no D at all
+    ("aasvae", {"example_weights": "equal"}),  # the same for AA-SVAE
     ("aasvae", {"labelled_fraction": 1.0}),  # every example labelled: no unlabelled stream
     ("alpha_gan", {"code_critic": "empirical_kl"}),  # Rosca et al. 2017, Appendix D
     ("em_gmm", {"init": "random"}),  # no initialise phase

@@ -300,8 +300,8 @@ def make_svae(
         return loss, common.discriminator_metrics(loss, real_logits, fake_logits)
 
     def adversary_activated_phase(nets, batch):
-        """Every example's term weighted by w(x) = sigmoid(logit_D(x) / tau); generated pairs
-        join as labelled data (module docstring)."""
+        """Every example's term weighted by w(x) = sigmoid(logit_D(x) / tau) (or 1/2 each,
+        `example_weights=equal`); generated pairs join as labelled data (module docstring)."""
         fake = jax.tree.map(jax.lax.stop_gradient, generated_batch(nets, "fake"))
 
         def weight(x):

@@ -163,8 +163,9 @@ def check_example_weights(config) -> None:
     common.check_choice("example_weights", config.example_weights, EXAMPLE_WEIGHTS)
     if config.example_weights == "equal" and not config.adversary_activated:
         raise UserInputError(
-            "--config.example_weights=equal weighs the generated examples of an adversary "
-            "activated model: add --config.adversary_activated=true"
+            "--config.example_weights=equal weighs the examples of an adversary activated "
+            "model's mixture: add --config.adversary_activated=true (or use --model=aavae, "
+            "--model=aasvae)"
         )
     if config.example_weights == "equal" and config.temperature != 1.0:
         raise UserInputError(
@@ -176,9 +177,11 @@ def check_example_weights(config) -> None:
 def mixture_weights(example_weights: str, temperature: float, logits_fn, inputs) -> jax.Array:
     """The weight w(x) of each example of an adversary activated model's mixture (Hu et al.
     2017, eq. 16): D's tempered belief that it is real, sigmoid(logits_fn(inputs) / tau), or,
-    with `example_weights` "equal", 1/2 for every example without calling D. [batch]."""
+    with `example_weights` "equal", 1/2 for every example without calling D. `inputs`: what
+    `logits_fn` takes, examples x [batch, ...] or a batch {"x": x, ...}. Returns [batch]."""
     if example_weights == "equal":
-        return jnp.full(jax.tree.leaves(inputs)[0].shape[:1], 0.5)
+        x = inputs["x"] if isinstance(inputs, dict) else inputs
+        return jnp.full(x.shape[:1], 0.5)
     return losses.adversary_activation_weights(logits_fn(inputs), temperature=temperature)
 
 
@@ -295,7 +298,8 @@ def make_vae(
 
     def adversary_activated_phase(nets, batch):
         """Eq. 16: every example's ELBO, real and generated, weighted by D's tempered belief
-        that it is real; generated samples and weights are constants (theta_0, phi_0)."""
+        that it is real (or 1/2 each, `example_weights=equal`); generated samples and weights
+        are constants (theta_0, phi_0)."""
         fake = jax.tree.map(jax.lax.stop_gradient, generated_batch(nets, "fake"))
         weight = functools.partial(
             mixture_weights,
