@@ -6,7 +6,8 @@
 # (STUDY_DIR: the full study's folder, e.g. runs/reproduce/hu2017_svae/full; ARM: svae_10pct,
 # the default, with 6,000 labels, or svae_1pct with 599; STEPS: 60000, the default, which
 # continued the study's earlier 20,000-step runs (svae_10pct_to_60000/), or more, which continues
-# its 60,000-step runs, scored every 12,000 steps past 60,000 (svae_to_120000/))
+# its 60,000-step runs, scored every 12,000 steps past 60,000 (svae_to_120000/); 240000 with a
+# STUDY_DIR whose svae_1pct/ holds the 120,000-step runs made svae_1pct_to_240000/)
 set -eu
 SEED=$1 ARM=${4:-svae_10pct} STEPS=${5:-60000}
 case "$ARM" in
