@@ -84,6 +84,7 @@ from unigen_jax.models.vae import (
     check_example_weights,
     decoder_log_likelihood,
     generated_example,
+    has_discriminator,
     mixture_weights,
     resolve_generated_examples,
     resolve_likelihood,
@@ -305,12 +306,7 @@ def make_svae(
         fake = jax.tree.map(jax.lax.stop_gradient, generated_batch(nets, "fake"))
 
         def weight(x):
-            return mixture_weights(
-                config.example_weights,
-                config.temperature,
-                lambda inputs: nets("discriminator", inputs)[0],
-                x,
-            )
+            return mixture_weights(config, lambda inputs: nets("discriminator", inputs)[0], x)
 
         labelled_weights = weight(labelled_batch(batch)["x"])
         unlabelled_weights = labelled_weights if all_labelled else weight(batch["x"])
@@ -401,15 +397,12 @@ def make_svae(
         init_args = {"classifier": init_args["classifier"]}
         phases = (Phase("classifier", ("classifier",), supervised_phase),)
         sample_fn, generative_fns = None, {}
-    if config.adversary_activated and config.example_weights == "equal":
-        phases = (Phase("svae", trained, adversary_activated_phase),)  # no D to train
-    elif config.adversary_activated:
+    if config.adversary_activated:
+        phases = (Phase("svae", trained, adversary_activated_phase),)
+    if has_discriminator(config):
         networks["discriminator"] = common.discriminator_net(architecture, **discriminator_kwargs)
         init_args["discriminator"] = common.data_input
-        phases = (
-            Phase("discriminator", ("discriminator",), discriminator_phase),
-            Phase("svae", trained, adversary_activated_phase),
-        )
+        phases = (Phase("discriminator", ("discriminator",), discriminator_phase), *phases)
     streams = {}
     if not all_labelled:
         streams["labelled"] = Stream(

@@ -174,15 +174,20 @@ def check_example_weights(config) -> None:
         )
 
 
-def mixture_weights(example_weights: str, temperature: float, logits_fn, inputs) -> jax.Array:
+def has_discriminator(config) -> bool:
+    """Whether the model builds and trains D: adversary activated, weighing by D's belief."""
+    return config.adversary_activated and config.example_weights == "discriminator"
+
+
+def mixture_weights(config, logits_fn, inputs) -> jax.Array:
     """The weight w(x) of each example of an adversary activated model's mixture (Hu et al.
     2017, eq. 16): D's tempered belief that it is real, sigmoid(logits_fn(inputs) / tau), or,
-    with `example_weights` "equal", 1/2 for every example without calling D. `inputs`: what
-    `logits_fn` takes, examples x [batch, ...] or a batch {"x": x, ...}. Returns [batch]."""
-    if example_weights == "equal":
+    with `config.example_weights` "equal", 1/2 for every example without calling D. `inputs`:
+    what `logits_fn` takes, examples x [batch, ...] or a batch {"x": x, ...}. [batch]."""
+    if not has_discriminator(config):
         x = inputs["x"] if isinstance(inputs, dict) else inputs
         return jnp.full(x.shape[:1], 0.5)
-    return losses.adversary_activation_weights(logits_fn(inputs), temperature=temperature)
+    return losses.adversary_activation_weights(logits_fn(inputs), temperature=config.temperature)
 
 
 def generated_example(nets, tag: str, mean: jax.Array, generated_examples: str) -> jax.Array:
@@ -301,12 +306,7 @@ def make_vae(
         that it is real (or 1/2 each, `example_weights=equal`); generated samples and weights
         are constants (theta_0, phi_0)."""
         fake = jax.tree.map(jax.lax.stop_gradient, generated_batch(nets, "fake"))
-        weight = functools.partial(
-            mixture_weights,
-            config.example_weights,
-            config.temperature,
-            functools.partial(discriminate, nets),
-        )
+        weight = functools.partial(mixture_weights, config, functools.partial(discriminate, nets))
         real_weights = weight(batch)
         fake_weights = weight(fake)
         real_log_px, real_kl, _ = elbo_terms(nets, batch, "eps")
@@ -360,19 +360,16 @@ def make_vae(
         trained += ("flow",)
     autoencoder = trained
     phases = (Phase("vae", trained, vae_phase),)
-    if config.adversary_activated and config.example_weights == "equal":
-        phases = (Phase("vae", autoencoder, adversary_activated_phase),)  # no D to train
-    elif config.adversary_activated:
+    if config.adversary_activated:
+        phases = (Phase("vae", autoencoder, adversary_activated_phase),)
+    if has_discriminator(config):
         # The paper's discriminators share the GAN experiments' architecture (Section 5.2).
         networks["discriminator"] = common.discriminator_net(
             architecture, normalization="batch", axis_name=axis_name, **shape_kwargs
         )
         init_args["discriminator"] = data_input
         trained += ("discriminator",)
-        phases = (
-            Phase("discriminator", ("discriminator",), discriminator_phase),
-            Phase("vae", autoencoder, adversary_activated_phase),
-        )
+        phases = (Phase("discriminator", ("discriminator",), discriminator_phase), *phases)
     return ModelSpec(
         name=name,
         config=dataclasses.replace(
