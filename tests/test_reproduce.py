@@ -67,6 +67,33 @@ def test_selection_picks_the_best_validation_score_and_seeds_aggregate(tmp_path)
     assert report.splitlines()[6].count("|") == 8
 
 
+def test_a_selection_made_at_some_scales_only_runs_the_fixed_value_at_the_others(tmp_path):
+    arm = Arm(
+        "tuned",
+        "vae",
+        select={"cpu": Selection("t", (1, 2, 3))},
+        scale_config={"full": {"t": 3}},
+    )
+    scales = {"cpu": Scale(dataset="digits", steps=1, seeds=2), "full": Scale("digits", 1, 2)}
+    study = Study("toy", "a toy study", ("elbo", "elbo"), (arm,), scales, validation_fraction=0.1)
+    assert arm.at_scale("cpu").select == Selection("t", (1, 2, 3))
+    assert arm.at_scale("full").select is None
+    FakeRunner.calls = []
+    (cpu,) = study_runner.run_study(
+        study, "cpu", str(tmp_path), runner_class=FakeRunner, log=lambda _: None
+    )["rows"]
+    assert cpu["chosen"] == "t=2" and cpu["values"] == [2, 3]  # seed + t, t chosen = 2
+    FakeRunner.calls = []
+    (full,) = study_runner.run_study(
+        study, "full", str(tmp_path), runner_class=FakeRunner, log=lambda _: None
+    )["rows"]
+    assert full["chosen"] is None and full["values"] == [3, 4]  # seed + t, t fixed = 3
+    assert [(workdir, config, split) for workdir, config, _, split in FakeRunner.calls] == [
+        ("seed0", {"t": 3}, "test"),
+        ("seed1", {"t": 3}, "test"),
+    ]
+
+
 def test_report_only_runs_nothing_and_leaves_a_choice_with_unscored_candidates_unmade(
     tmp_path, monkeypatch
 ):

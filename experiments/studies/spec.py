@@ -85,7 +85,9 @@ class Arm:
       config: `--config.FIELD=VALUE` overrides.
       run: run flags (`train_fraction`, ...).
       paper: the paper's figure for this row, as text ("8.34 ± .03"), or "" if not tabulated.
-      select: a hyperparameter chosen on the validation split, or None.
+      select: a hyperparameter chosen on the validation split, or None; or {scale name:
+        Selection} for a choice made at some scales only (a scale it lacks runs the arm with
+        its config, whose value of the field is then fixed, e.g. by `scale_config`).
       sweep: a hyperparameter sweep reported by quartiles and best run, or {scale name:
         Sweep} for sweeps that differ by scale (a scale it lacks runs the arm plain), or
         None; not with `select`.
@@ -108,7 +110,7 @@ class Arm:
     config: Mapping[str, Any] = dataclasses.field(default_factory=dict)
     run: Mapping[str, Any] = dataclasses.field(default_factory=dict)
     paper: str = ""
-    select: Selection | None = None
+    select: Selection | Mapping[str, Selection] | None = None
     sweep: Sweep | Mapping[str, Sweep] | None = None
     scale_config: Mapping[str, Mapping[str, Any]] = dataclasses.field(default_factory=dict)
     scale_run: Mapping[str, Mapping[str, Any]] = dataclasses.field(default_factory=dict)
@@ -136,6 +138,7 @@ class Arm:
             run={**self.run, **self.scale_run.get(scale, {})},
             scale_config={},
             scale_run={},
+            select=self.select.get(scale) if isinstance(self.select, Mapping) else self.select,
             early_stopping=(
                 self.early_stopping.get(scale, 0)
                 if isinstance(self.early_stopping, Mapping)
