@@ -137,9 +137,9 @@ def _full_early_stopping(fraction):
 
 # At the full scale's 100% the AA arms do not choose tau again: every selection at 1% and 10%
 # chose 5, the largest of the grid (7 of 7: both AA arms with the generator's means, the AA-VAE
-# with its draws at 1% and 10%, the AA-CVAE with its draws at 1%), and a candidate's run at 100% costs about 80 min of a core (4 candidates for
-# each of the two panels: about 11 hours), so those arms run at tau = 5. A departure, stated in
-# the notes.
+# with its draws at 1% and 10%, the AA-CVAE with its draws at 1%), and a candidate's run at
+# 100% costs about 80 min of a core (4 candidates for each of the two panels: about 11 hours),
+# so those arms run at tau = 5. A departure, stated in the notes.
 FULL_TEMPERATURE_AT_100PCT = 5.0
 
 
