@@ -2,9 +2,11 @@
 # The record of how the continued Table 2 left runs were made: one seed of an arm of the full
 # study, copied and continued from its step-5,000 checkpoint to STEPS (constant Adam and exact
 # resume, so the same as a STEPS-long run), then scored every 1,000 steps past 5,000.
-# Usage, from the repository root: continue.sh SEED ARM STUDY_DIR OUT_DIR [STEPS]
-# (ARM: gan or iwgan; STUDY_DIR: the full study's folder, e.g.
-# runs/reproduce/hu2017_table2_is/full; STEPS: 8000, the default, a multiple of 1000 above 5000)
+# Usage, from the repository root with the project's python first on PATH:
+#   continue.sh SEED ARM STUDY_DIR OUT_DIR [STEPS]
+# (ARM: gan or iwgan; STUDY_DIR: the full study's folder, WORKDIR/hu2017_table2_is/full for the
+# study's --workdir=WORKDIR, whose classifier_mnist70k scores the runs; STEPS: 8000, the
+# default, a multiple of 1000 above 5000)
 set -eu
 SEED=$1 ARM=$2 STEPS=${5:-8000}
 case "$ARM" in
