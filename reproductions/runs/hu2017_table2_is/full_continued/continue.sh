@@ -17,11 +17,13 @@ if [ "$STEPS" -le 5000 ] || [ $((STEPS % 1000)) != 0 ]; then
   echo "continue.sh: STEPS '$STEPS' is not a multiple of 1000 above 5000" >&2; exit 2
 fi
 SRC=$3/$ARM/seed$SEED W=$4/$ARM/seed$SEED
+CLASSIFIER=$(dirname "$(dirname "$3")")/classifier_mnist70k
 [ -d "$SRC/checkpoints" ] || { echo "continue.sh: no checkpoints in $SRC" >&2; exit 2; }
+[ -d "$CLASSIFIER" ] || { echo "continue.sh: no scoring classifier at $CLASSIFIER" >&2; exit 2; }
 [ -d "$W" ] || { mkdir -p "$(dirname "$W")"; cp -r "$SRC" "$W"; }
 python -m experiments.train --model="$ARM" --dataset=mnist70k --workdir="$W" --steps="$STEPS" \
   --batch_size=128 --seed="$SEED" --checkpoint_every=1000 --keep_checkpoints_every=1000 \
   --config.latent_dim=100 --config.noise=uniform --config.architecture=chen_mnist
 python -m experiments.evaluate --workdir="$W" --metrics=inception_score --split=test \
-  --num_samples=10000 --seed="$SEED" --classifier="$(dirname "$(dirname "$3")")/classifier_mnist70k" \
+  --num_samples=10000 --seed="$SEED" --classifier="$CLASSIFIER" \
   --step="$(seq -s, 6000 1000 "$STEPS")"
